@@ -1,0 +1,163 @@
+/*
+ * taskring.h - asyncio's task model for C, on stackful fibers and io_uring.
+ *
+ * One loop per thread runs tasks. Each task runs a plain C function on its own stack;
+ * a call that would block (tr_sleep, tr_await, tr_yield) suspends only that task.
+ *
+ * Conventions (liburing's):
+ *   - calls returning int give 0 or a positive count on success, a negative errno on failure;
+ *   - calls returning a pointer give NULL and set errno on failure.
+ *
+ * Threads: a loop and its tasks belong to the thread that called tr_run. The calls marked
+ * "any thread" below may also be made from other threads of the process (a monitoring
+ * thread, typically); every other call must be made from a task of the loop that owns the
+ * task it names.
+ *
+ * Full reference with examples: docs/api.md. Design: docs/architecture.md.
+ */
+#ifndef TASKRING_H
+#define TASKRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TASKRING_VERSION_MAJOR 0
+#define TASKRING_VERSION_MINOR 1
+#define TASKRING_VERSION_PATCH 0
+
+/* A task's body. Its return value is what tr_await hands to the awaiting task. */
+typedef void *(*tr_fn)(void *arg);
+
+typedef struct tr_task tr_task;       /* a task: opaque, reference counted */
+typedef struct tr_taskset tr_taskset; /* a snapshot of tasks (tr_all_tasks) */
+
+/* ---- Running a loop ---------------------------------------------------------------------- */
+
+/* Loop settings for tr_run_with. Zero fields take the defaults shown. */
+typedef struct tr_options {
+    size_t stack_size;       /* usable bytes per task stack; default 64 KiB, min 16 KiB */
+    size_t max_idle_stacks;  /* resident idle stacks kept for reuse; default 4096 */
+    unsigned ring_entries;   /* io_uring submission queue size; default 256 */
+    unsigned reserved[8];    /* must be zero */
+} tr_options;
+
+/*
+ * asyncio.run(main(arg)): create a loop on this thread, run `main` as task "Task-1" until it
+ * returns, store its return value in *result (if result is not NULL), cancel every task
+ * still pending and let each finish, free everything, and return 0.
+ * Errors: -EINVAL (main is NULL), -EBUSY (a loop already runs on this thread), -ENOMEM,
+ * io_uring setup errors (-EPERM, -ENOSYS, ...: see tr_strerror), -ECANCELED (main was
+ * cancelled).
+ */
+int tr_run(tr_fn main, void *arg, void **result);
+int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
+
+/* ---- Tasks --------------------------------------------------------------------------------- */
+
+/*
+ * asyncio.create_task: schedule fn(arg) to run soon on the current loop. Returns a
+ * reference owned by the caller (drop it with tr_task_release; the task runs to its end
+ * either way). The task's name is "Task-N", N drawn from one process-wide counter shared
+ * with every loop's main task. Errors (NULL + errno): EINVAL (fn is NULL), EPERM (no loop
+ * runs on this thread), ENOMEM.
+ */
+tr_task *tr_spawn(tr_fn fn, void *arg);
+/* As tr_spawn, named `name` (copied). A NULL name means the default "Task-N". */
+tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name);
+
+/* Take one more reference to t (any thread). Returns t; NULL + EINVAL for NULL. */
+tr_task *tr_task_retain(tr_task *t);
+/* Drop one reference (any thread). Releasing more often than retained aborts the process
+ * with a message when the misuse is detectable. NULL is ignored. */
+void tr_task_release(tr_task *t);
+
+/* asyncio.current_task: the running task of this thread, NULL outside any task. */
+tr_task *tr_current(void);
+
+/*
+ * `await t`: suspend the calling task until t is done; store t's return value in *result
+ * (if not NULL). Returns at once when t is already done. Errors: -EINVAL (t is NULL),
+ * -EPERM (not called from a task, or t belongs to another loop), -EDEADLK (t is the caller:
+ * asyncio's "Task cannot await on itself"; or waiting would close a cycle of awaits),
+ * -ECANCELED (t was cancelled, or the caller was cancelled while waiting).
+ */
+int tr_await(tr_task *t, void **result);
+
+/*
+ * Request cancellation: t's current or next suspension returns -ECANCELED, and so does
+ * every later one (cancellation is sticky: a C function cannot be unwound, so it is asked
+ * to return). A task cancelled before it first runs never runs. Returns 1 when the request
+ * was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another thread/loop.
+ */
+int tr_task_cancel(tr_task *t);
+
+bool tr_task_done(const tr_task *t);      /* finished, normally or cancelled (any thread) */
+bool tr_task_cancelled(const tr_task *t); /* finished by cancellation (any thread) */
+
+/* The task's name (any thread); valid while the caller holds t. NULL + EINVAL for NULL. */
+const char *tr_task_name(const tr_task *t);
+/* Rename t (copied). 0, or -EINVAL (NULL t or name), -ENOMEM, -EPERM (other thread). */
+int tr_task_set_name(tr_task *t, const char *name);
+/* Task.get_coro's counterpart: t's function, and its argument in *arg if arg is not NULL.
+ * NULL + EINVAL for NULL t. (any thread) */
+tr_fn tr_task_fn(const tr_task *t, void **arg);
+/*
+ * Write a readable description such as <Task pending name='Task-1' fn=main_task> into buf
+ * (always NUL-terminated when len > 0). The function's symbol appears when the binary
+ * exports it (link with -rdynamic), its address otherwise. Returns the length the full
+ * text needs, like snprintf, or -EINVAL (t NULL, or buf NULL with len > 0). (any thread)
+ */
+int tr_task_repr(const tr_task *t, char *buf, size_t len);
+
+/* ---- Suspending ---------------------------------------------------------------------------- */
+
+/* Sleep at least ns nanoseconds. 0, -ECANCELED, or -EPERM outside a task. tr_sleep(0) is
+ * tr_yield(). */
+int tr_sleep(uint64_t ns);
+/* Let every other runnable task run once, then continue. 0, -ECANCELED, -EPERM. */
+int tr_yield(void);
+
+/* ---- All tasks ----------------------------------------------------------------------------- */
+
+/*
+ * asyncio.all_tasks: a snapshot of every task of the process that is not done (scheduled,
+ * running, or suspended), each once. Any thread, inside a task or not. The set keeps every
+ * task it holds readable (name, fn, repr, done) until tr_taskset_free, even after the task
+ * finishes. NULL + ENOMEM on failure.
+ */
+tr_taskset *tr_all_tasks(void);
+size_t tr_taskset_size(const tr_taskset *s);
+/* The i-th task (unspecified order). NULL + errno EINVAL (s NULL) or ERANGE (i too large). */
+tr_task *tr_taskset_get(const tr_taskset *s, size_t i);
+/* set.remove(t): 0, -ENOENT (t is not in s), -EINVAL (NULL). */
+int tr_taskset_remove(tr_taskset *s, const tr_task *t);
+void tr_taskset_free(tr_taskset *s);
+
+/*
+ * For samplers that snapshot often: an empty reusable set with room for `capacity` tasks,
+ * and a call that refills it in place without allocating. tr_all_tasks_fill returns the
+ * number of live tasks, like snprintf: when it exceeds the capacity, the set holds only the
+ * first `capacity` of them. -EINVAL for NULL. Any thread.
+ */
+tr_taskset *tr_taskset_new(size_t capacity);
+ssize_t tr_all_tasks_fill(tr_taskset *s);
+
+/* Live (not done) tasks in the process, in O(1) per loop, without a snapshot. Any thread. */
+size_t tr_task_count(void);
+
+/* ---- Errors -------------------------------------------------------------------------------- */
+
+/* Text for a negative errno returned by taskring, with what to do where the cause is the
+ * environment (io_uring disabled, seccomp, memlock limit). Never NULL. */
+const char *tr_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TASKRING_H */
