@@ -41,10 +41,10 @@ typedef struct tr_taskset tr_taskset; /* a snapshot of tasks (tr_all_tasks) */
 
 /* Loop settings for tr_run_with. Zero fields take the defaults shown. */
 typedef struct tr_options {
-    size_t stack_size;       /* usable bytes per task stack; default 64 KiB, min 16 KiB */
-    size_t max_idle_stacks;  /* resident idle stacks kept for reuse; default 4096 */
-    unsigned ring_entries;   /* io_uring submission queue size; default 256 */
-    unsigned reserved[8];    /* must be zero */
+    size_t stack_size;      /* usable bytes per task stack; default 64 KiB, min 16 KiB */
+    size_t max_idle_stacks; /* resident idle stacks kept for reuse; default 4096 */
+    unsigned ring_entries;  /* io_uring submission queue size; default 256 */
+    unsigned reserved[8];   /* must be zero */
 } tr_options;
 
 /*

@@ -1,0 +1,256 @@
+/*
+ * internal.h - the runtime's shared data structures: a task record, a loop, and the small
+ * inline helpers (run queue, current loop) every module uses. Each module's own state and
+ * functions are declared in its own header section below, grouped by the file that owns them.
+ */
+#ifndef TR_INTERNAL_H
+#define TR_INTERNAL_H
+
+#include "taskring.h"
+#include "fcontext.h"
+
+#include <liburing.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TR_EXPORT __attribute__((visibility("default")))
+#define TR_LIKELY(x) __builtin_expect(!!(x), 1)
+#define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- task record (task.c owns its life, fiber.c its switching) ---------------------------- */
+
+#define TASK_MAGIC 0x7461736bu /* "task": live record */
+#define TASK_DEAD 0x64656164u  /* "dead": released record, waiting for reuse */
+
+enum task_state {
+    TASK_SCHEDULED, /* in the run queue, never run yet: holds no stack */
+    TASK_RUNNING,   /* the loop's current task */
+    TASK_SUSPENDED, /* waiting: see task.wait */
+    TASK_READY,     /* suspended before, now in the run queue */
+    TASK_DONE,      /* finished (returned, or cancelled) */
+};
+
+enum task_wait {
+    WAIT_NONE,
+    WAIT_YIELD, /* in the run queue after tr_yield */
+    WAIT_AWAIT, /* in another task's waiter list */
+    WAIT_SLEEP, /* in the loop's timer heap */
+};
+
+struct stack;
+struct tr_loop;
+
+/* Old custom names are kept until the record is reused: a snapshot on another thread may
+ * still be reading one (see docs/architecture.md, "Reclamation"). */
+struct name_node {
+    struct name_node *older;
+    char text[];
+};
+
+struct tr_task {
+    uint32_t magic;
+    _Atomic uint8_t state; /* enum task_state; read by snapshot holders on other threads */
+    uint8_t wait;          /* enum task_wait while SUSPENDED/READY */
+    bool cancel_requested;
+    _Atomic int exit_code; /* once DONE: 0, -ECANCELED, or -ENOMEM (no stack for it) */
+    _Atomic uint32_t refs; /* runtime (until done) + caller + tr_task_retain */
+    uint32_t heap_index;   /* position in the timer heap while sleeping */
+    uint64_t slot;         /* registry slot index */
+    struct tr_loop *loop;
+    tr_fn fn;
+    void *arg;
+    void *result;
+    fcontext_t ctx;      /* saved context while not running */
+    struct stack *stack; /* NULL until first run and after finish */
+    tr_task *run_next;   /* run queue link; free-list link once released */
+    tr_task *awaiting;   /* task this one waits for (cycle detection) */
+    tr_task *waiters;    /* tasks awaiting this one: doubly linked via wait_prev/next */
+    tr_task *wait_prev;
+    tr_task *wait_next;
+    uint64_t deadline_ns;       /* while sleeping */
+    int wake_result;            /* what the suspension that ends returns */
+    _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
+    uint64_t number;            /* N of the default name "Task-N" */
+    _Atomic(struct name_node *) custom_name;
+    char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
+#if defined(TASKRING_ASAN)
+    void *asan_fake_stack;
+#endif
+#if defined(TASKRING_TSAN)
+    void *tsan_fiber;
+#endif
+};
+
+enum { NAME_UNFORMATTED, NAME_FORMATTING, NAME_READY };
+
+/* ---- run queue: FIFO, intrusive through task.run_next ------------------------------------ */
+
+struct run_queue {
+    tr_task *head;
+    tr_task *tail;
+    size_t len;
+};
+
+static inline void runq_push(struct run_queue *q, tr_task *t) {
+    t->run_next = NULL;
+    if (q->tail)
+        q->tail->run_next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    q->len++;
+}
+
+static inline tr_task *runq_pop(struct run_queue *q) {
+    tr_task *t = q->head;
+    if (t) {
+        q->head = t->run_next;
+        if (!q->head)
+            q->tail = NULL;
+        q->len--;
+    }
+    return t;
+}
+
+/* ---- timer heap (timer.c) ------------------------------------------------------------------ */
+
+struct timer_heap {
+    tr_task **items; /* binary min-heap on deadline_ns */
+    size_t len;
+    size_t cap;
+};
+
+int timer_heap_push(struct timer_heap *h, tr_task *t);
+void timer_heap_remove(struct timer_heap *h, tr_task *t);
+static inline tr_task *timer_heap_top(const struct timer_heap *h) {
+    return h->len ? h->items[0] : NULL;
+}
+void timer_heap_free(struct timer_heap *h);
+
+/* ---- stack pool (stack.c) ------------------------------------------------------------------- */
+
+struct stack {
+    char *lo;    /* lowest usable byte; the guard sits just below */
+    size_t size; /* usable bytes */
+    struct stack *next;
+    unsigned valgrind_id; /* from VALGRIND_STACK_REGISTER */
+};
+
+struct stack_chunk;
+
+struct stack_pool {
+    size_t stack_size; /* usable bytes per stack */
+    size_t guard_size;
+    size_t max_idle;    /* resident idle stacks kept; more go back to the kernel */
+    struct stack *idle; /* LIFO: the most recently used stack is the warmest */
+    size_t idle_resident;
+    struct stack *cold; /* pages already returned to the kernel */
+    struct stack_chunk *chunks;
+    size_t next_chunk_stacks;
+    int guard_mode; /* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect */
+    size_t in_use;
+};
+
+int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t max_idle);
+struct stack *stack_get(struct stack_pool *p);
+void stack_put(struct stack_pool *p, struct stack *s);
+void stack_pool_destroy(struct stack_pool *p);
+int stack_overflow_guard_install(struct tr_loop *loop);
+void stack_overflow_guard_remove(struct tr_loop *loop);
+
+/* ---- task records: allocation and epoch-deferred reuse (record.c) ------------------------ */
+
+struct record_slab;
+
+struct record_pool {
+    tr_task *free;    /* ready for reuse */
+    tr_task *pending; /* released since the last reclaim pass: not yet stamped */
+    size_t pending_count;
+    struct retired_batch *batches_head; /* stamped batches, oldest first */
+    struct retired_batch *batches_tail;
+    _Atomic(tr_task *) remote; /* released on other threads (Treiber stack via run_next) */
+    struct record_slab *slabs;
+};
+
+tr_task *record_alloc(struct tr_loop *loop);
+void record_retire(struct tr_loop *loop, tr_task *t);
+void record_pool_destroy(struct tr_loop *loop);
+
+/* ---- registry (registry.c): every live task of the process, in slots --------------------- */
+
+struct reg_shard;
+
+int registry_attach(struct tr_loop *loop);
+void registry_detach(struct tr_loop *loop);
+int registry_add(struct tr_loop *loop, tr_task *t);
+void registry_remove(struct tr_loop *loop, tr_task *t);
+/* Call f on every live task of this loop's shard (the loop's own thread only). */
+void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx);
+size_t registry_shard_live(const struct tr_loop *loop);
+
+/* Epoch pins: a snapshot holds one; record.c asks whether a batch retired at `stamp` may be
+ * reused. */
+typedef struct pin pin_t;
+pin_t *registry_pin(void);
+void registry_unpin(pin_t *p);
+uint64_t registry_reclaim_stamp(void);       /* after a full fence: the current epoch */
+bool registry_stamp_is_free(uint64_t stamp); /* no live pin can hold a record of `stamp` */
+bool registry_no_pins(void);
+void registry_orphan(void *mem, void (*free_fn)(void *));
+size_t registry_scan(tr_task **out, size_t cap);
+size_t registry_capacity_hint(void);
+
+/* ---- the loop (loop.c) -------------------------------------------------------------------- */
+
+struct tr_loop {
+    struct run_queue runq;
+    tr_task *current;     /* running task, NULL while the scheduler runs */
+    unsigned turn_left;   /* dispatches left before the scheduler polls again */
+    fcontext_t sched_ctx; /* the scheduler's context on the thread's own stack */
+    tr_task *main_task;
+    bool stopping; /* main is done: every other task is being cancelled */
+    struct io_uring ring;
+    bool ring_ready;
+    unsigned inflight; /* operations submitted and not yet completed */
+    uint64_t now_ns;   /* CLOCK_MONOTONIC, refreshed at each poll */
+    struct timer_heap timers;
+    struct stack_pool stacks;
+    struct record_pool records;
+    struct reg_shard *shard;
+    void *altstack; /* signal stack for the stack-overflow report */
+#if defined(TASKRING_ASAN)
+    const void *sched_stack_bottom;
+    size_t sched_stack_size;
+    void *sched_fake_stack;
+#endif
+#if defined(TASKRING_TSAN)
+    void *sched_tsan_fiber;
+#endif
+};
+
+/* The loop running on this thread, NULL outside tr_run. The only thread-local besides none. */
+extern _Thread_local struct tr_loop *tr_tls_loop;
+
+uint64_t loop_clock_ns(void);
+
+/* ---- switching (fiber.c) ------------------------------------------------------------------- */
+
+/* Suspend the current task (already queued wherever it waits) until something wakes it;
+ * returns its wake_result. */
+int fiber_suspend(struct tr_loop *loop);
+/* Make a suspended task runnable with the given result for its suspension. */
+void fiber_wake(struct tr_loop *loop, tr_task *t, int result);
+/* From the scheduler: run tasks from the run queue until the turn ends. */
+void fiber_run_turn(struct tr_loop *loop);
+
+/* ---- tasks (task.c) ----------------------------------------------------------------------- */
+
+tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name);
+void task_finish(struct tr_loop *loop, tr_task *t, void *result);
+void task_unref(tr_task *t);
+void task_check(const tr_task *t, const char *caller);
+void task_request_cancel(struct tr_loop *loop, tr_task *t);
+
+#endif

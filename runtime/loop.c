@@ -1,0 +1,217 @@
+/*
+ * loop.c - tr_run and the scheduler: one io_uring, one run queue, one timer heap per loop.
+ *
+ * The scheduler runs on the thread's own stack. Each turn it
+ *   1. reaps completions from the ring (no syscall when none is pending),
+ *   2. wakes the sleepers whose deadline has passed,
+ *   3. submits every pending SQE in one io_uring_enter, or, when nothing is runnable, sleeps
+ *      in that same call until the first completion or the earliest deadline (one kernel
+ *      timeout for the whole timer heap, passed with the wait; no timer SQEs),
+ *   4. hands the CPU to the run queue for a turn (fiber.c), tasks switching directly to one
+ *      another until the turn is used up or nobody is runnable.
+ * When the main task is done, every remaining task is cancelled and the loop runs until the
+ * last one has finished; then everything the loop owns is freed.
+ */
+#include "internal.h"
+#include "sanitizer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+_Thread_local struct tr_loop *tr_tls_loop;
+
+enum {
+    DEFAULT_STACK = 64 * 1024,
+    MIN_STACK = 16 * 1024,
+    DEFAULT_IDLE_STACKS = 4096,
+    DEFAULT_RING = 256,
+    MAX_RING = 32768,
+    CQE_BATCH = 64,
+};
+
+uint64_t loop_clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Ask for the flags that suit one thread owning its ring; drop what the kernel refuses. */
+static int ring_init(struct tr_loop *loop, unsigned entries) {
+    static const unsigned flag_sets[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+        IORING_SETUP_SINGLE_ISSUER,
+        0,
+    };
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
+        struct io_uring_params params;
+        memset(&params, 0, sizeof params);
+        params.flags = flag_sets[i];
+        rc = io_uring_queue_init_params(entries, &loop->ring, &params);
+        if (rc != -EINVAL)
+            break;
+    }
+    if (rc == 0)
+        loop->ring_ready = true;
+    return rc;
+}
+
+static void reap_completions(struct tr_loop *loop) {
+    struct io_uring_cqe *cqes[CQE_BATCH];
+    unsigned n;
+    while ((n = io_uring_peek_batch_cqe(&loop->ring, cqes, CQE_BATCH)) > 0) {
+        /* No operation is submitted through the ring yet besides the wait's own timeout,
+         * which posts no CQE; anything here is counted and dropped. */
+        loop->inflight -= n < loop->inflight ? n : loop->inflight;
+        io_uring_cq_advance(&loop->ring, n);
+    }
+}
+
+static void expire_timers(struct tr_loop *loop) {
+    loop->now_ns = loop_clock_ns();
+    tr_task *t;
+    while ((t = timer_heap_top(&loop->timers)) && t->deadline_ns <= loop->now_ns) {
+        timer_heap_remove(&loop->timers, t);
+        fiber_wake(loop, t, 0);
+    }
+}
+
+static void stalled(struct tr_loop *loop) {
+    fprintf(stderr, "taskring: loop stalled: %zu task(s) wait and nothing can wake them\n",
+            registry_shard_live(loop));
+    abort();
+}
+
+/* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
+static void poll_once(struct tr_loop *loop, bool may_block) {
+    reap_completions(loop);
+    if (loop->timers.len)
+        expire_timers(loop);
+    bool idle = loop->runq.len == 0;
+    if (may_block && idle) {
+        tr_task *first = timer_heap_top(&loop->timers);
+        if (!first && loop->inflight == 0 && io_uring_sq_ready(&loop->ring) == 0)
+            stalled(loop);
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (first) {
+            uint64_t wait = first->deadline_ns - loop->now_ns;
+            ts.tv_sec = (long long)(wait / 1000000000u);
+            ts.tv_nsec = (long long)(wait % 1000000000u);
+            tsp = &ts;
+        }
+        struct io_uring_cqe *cqe;
+        io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
+        reap_completions(loop);
+        if (loop->timers.len)
+            expire_timers(loop);
+    } else if (io_uring_sq_ready(&loop->ring) || loop->inflight) {
+        io_uring_submit_and_get_events(&loop->ring);
+        reap_completions(loop);
+    }
+}
+
+static void cancel_one(tr_task *t, void *ctx) {
+    task_request_cancel(ctx, t);
+}
+
+static int loop_create(const tr_options *opts, struct tr_loop **out) {
+    struct tr_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    size_t stack = opts->stack_size ? opts->stack_size : DEFAULT_STACK;
+    size_t idle = opts->max_idle_stacks ? opts->max_idle_stacks : DEFAULT_IDLE_STACKS;
+    int rc = ring_init(loop, opts->ring_entries ? opts->ring_entries : DEFAULT_RING);
+    if (rc == 0)
+        rc = stack_pool_init(&loop->stacks, stack, idle);
+    if (rc == 0)
+        rc = registry_attach(loop);
+    if (rc == 0)
+        rc = stack_overflow_guard_install(loop);
+    if (rc < 0) {
+        if (loop->shard)
+            registry_detach(loop);
+        if (loop->ring_ready)
+            io_uring_queue_exit(&loop->ring);
+        free(loop);
+        return rc;
+    }
+    san_loop_init(loop);
+    *out = loop;
+    return 0;
+}
+
+static void loop_destroy(struct tr_loop *loop) {
+    stack_overflow_guard_remove(loop);
+    io_uring_queue_exit(&loop->ring);
+    timer_heap_free(&loop->timers);
+    stack_pool_destroy(&loop->stacks);
+    registry_detach(loop);
+    record_pool_destroy(loop);
+    free(loop);
+}
+
+static int check_options(const tr_options *opts) {
+    for (size_t i = 0; i < sizeof opts->reserved / sizeof opts->reserved[0]; i++)
+        if (opts->reserved[i])
+            return -EINVAL;
+    if (opts->stack_size && (opts->stack_size < MIN_STACK || opts->stack_size > (1u << 30)))
+        return -EINVAL;
+    if (opts->ring_entries > MAX_RING)
+        return -EINVAL;
+    return 0;
+}
+
+TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void **result) {
+    static const tr_options defaults;
+    if (!opts)
+        opts = &defaults;
+    if (!main_fn)
+        return -EINVAL;
+    int rc = check_options(opts);
+    if (rc < 0)
+        return rc;
+    if (tr_tls_loop)
+        return -EBUSY; /* asyncio.run: "cannot be called from a running event loop" */
+
+    struct tr_loop *loop;
+    rc = loop_create(opts, &loop);
+    if (rc < 0)
+        return rc;
+    tr_tls_loop = loop;
+
+    tr_task *main_task = task_create(loop, main_fn, arg, NULL);
+    if (!main_task) {
+        tr_tls_loop = NULL;
+        loop_destroy(loop);
+        return -ENOMEM;
+    }
+    atomic_fetch_add_explicit(&main_task->refs, 1, memory_order_relaxed); /* ours */
+    loop->main_task = main_task;
+
+    while (atomic_load_explicit(&main_task->state, memory_order_relaxed) != TASK_DONE) {
+        poll_once(loop, true);
+        fiber_run_turn(loop);
+    }
+    /* asyncio.run's epilogue: cancel what is left and let it finish. */
+    loop->stopping = true;
+    registry_for_each_own(loop, cancel_one, loop);
+    while (registry_shard_live(loop) > 0) {
+        poll_once(loop, true);
+        fiber_run_turn(loop);
+    }
+
+    rc = atomic_load_explicit(&main_task->exit_code, memory_order_relaxed);
+    if (rc == 0 && result)
+        *result = main_task->result;
+    task_unref(main_task);
+    tr_tls_loop = NULL;
+    loop_destroy(loop);
+    return rc;
+}
+
+TR_EXPORT int tr_run(tr_fn main_fn, void *arg, void **result) {
+    return tr_run_with(NULL, main_fn, arg, result);
+}

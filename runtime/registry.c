@@ -1,0 +1,350 @@
+/*
+ * registry.c - every live task of the process, in one dense, lock-free table of slots.
+ *
+ * This is the one process-wide structure taskring has, because tr_all_tasks must work from
+ * any thread, a monitoring thread that owns no loop included. Its parts:
+ *
+ *   slots   Chunks of SLOTS_PER_CHUNK words, allocated as needed and never moved or freed
+ *           while the process runs. A word holds a task pointer (even) or, when free, a link
+ *           in its owner's free list (odd), so a scan tells them apart with one bit test.
+ *   shards  One per loop. A shard owns whole chunks and keeps its free list and live count
+ *           to itself: a loop adds and removes tasks with plain stores in its own chunks,
+ *           never touching another loop's cache lines, never taking a lock.
+ *   epoch   A counter plus a reservation (a "pin") per live snapshot. A snapshot pins before
+ *           it scans and unpins when the set is freed; record.c reuses a finished task's
+ *           record only when no pin could have seen it. One pin per snapshot, O(1).
+ *   orphans Memory of a loop that ended while a snapshot still pinned it; freed with the
+ *           last pin.
+ *
+ * The argument for why this is safe is in docs/architecture.md ("Reclamation").
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SLOTS_PER_CHUNK = 4096, MAX_CHUNKS = 65536 }; /* up to 268M slots */
+enum { PINS_PER_BLOCK = 63 };
+
+#define PIN_FREE UINT64_MAX
+#define PIN_CLAIMED 0 /* claimed, epoch not yet read: blocks every reclamation */
+
+typedef _Atomic uintptr_t slot_t;
+
+struct reg_shard {
+    _Atomic size_t live; /* written by the owning loop only; read by anyone */
+    char pad_live[64 - sizeof(size_t)];
+    struct reg_shard *next; /* immutable once published */
+    _Atomic bool owned;
+    uint64_t free_head;  /* slot index + 1 of the first free slot; 0 = none */
+    uint32_t *chunk_ids; /* the chunks this shard owns */
+    size_t nchunks;
+    size_t chunk_cap;
+};
+
+struct pin {
+    _Atomic uint64_t epoch;
+};
+
+struct pin_block {
+    struct pin_block *next; /* immutable once published */
+    struct pin pins[PINS_PER_BLOCK];
+};
+
+struct orphan {
+    struct orphan *next;
+    void *mem;
+    void (*free_fn)(void *);
+};
+
+static struct registry {
+    _Atomic(slot_t *) chunks[MAX_CHUNKS];
+    _Atomic uint32_t chunk_count; /* chunks ever claimed: the scan bound */
+    _Atomic(struct reg_shard *) shards;
+    pthread_mutex_t spare_lock; /* chunks of ended loops, for the next loop; cold path only */
+    uint32_t *spare;
+    size_t nspare;
+    size_t spare_cap;
+    _Atomic uint64_t epoch;
+    _Atomic size_t live_pins;
+    _Atomic(struct pin_block *) pin_blocks;
+    _Atomic(struct orphan *) orphans;
+} reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
+
+static inline slot_t *slot_at(uint64_t index) {
+    slot_t *chunk =
+        atomic_load_explicit(&reg.chunks[index / SLOTS_PER_CHUNK], memory_order_relaxed);
+    return &chunk[index % SLOTS_PER_CHUNK];
+}
+
+static inline uintptr_t free_link(uint64_t next_plus_one) {
+    return (uintptr_t)(next_plus_one << 1) | 1u;
+}
+
+/* ---- shards ------------------------------------------------------------------------------- */
+
+int registry_attach(struct tr_loop *loop) {
+    for (struct reg_shard *s = atomic_load_explicit(&reg.shards, memory_order_acquire); s;
+         s = s->next) {
+        bool expected = false;
+        if (atomic_compare_exchange_strong(&s->owned, &expected, true)) {
+            loop->shard = s;
+            return 0;
+        }
+    }
+    struct reg_shard *s = aligned_alloc(64, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    memset(s, 0, sizeof *s);
+    atomic_init(&s->owned, true);
+    struct reg_shard *head = atomic_load_explicit(&reg.shards, memory_order_relaxed);
+    do {
+        s->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&reg.shards, &head, s, memory_order_release,
+                                                    memory_order_relaxed));
+    loop->shard = s;
+    return 0;
+}
+
+void registry_detach(struct tr_loop *loop) {
+    struct reg_shard *s = loop->shard;
+    pthread_mutex_lock(&reg.spare_lock);
+    if (reg.nspare + s->nchunks > reg.spare_cap) {
+        size_t cap = (reg.nspare + s->nchunks) * 2;
+        uint32_t *spare = realloc(reg.spare, cap * sizeof *spare);
+        if (spare) {
+            reg.spare = spare;
+            reg.spare_cap = cap;
+        }
+    }
+    /* If the spare list cannot grow, the chunks stay empty but scanned: no harm. */
+    for (size_t i = 0; i < s->nchunks && reg.nspare < reg.spare_cap; i++)
+        reg.spare[reg.nspare++] = s->chunk_ids[i];
+    pthread_mutex_unlock(&reg.spare_lock);
+    free(s->chunk_ids);
+    s->chunk_ids = NULL;
+    s->nchunks = s->chunk_cap = 0;
+    s->free_head = 0;
+    atomic_store_explicit(&s->live, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owned, false, memory_order_release);
+    loop->shard = NULL;
+}
+
+/* Give the shard one more chunk (a spare one, or a new one) and thread its slots onto the
+ * shard's free list. */
+static int shard_grow(struct reg_shard *s) {
+    if (s->nchunks == s->chunk_cap) {
+        size_t cap = s->chunk_cap ? s->chunk_cap * 2 : 16;
+        uint32_t *ids = realloc(s->chunk_ids, cap * sizeof *ids);
+        if (!ids)
+            return -ENOMEM;
+        s->chunk_ids = ids;
+        s->chunk_cap = cap;
+    }
+    uint32_t id = UINT32_MAX;
+    pthread_mutex_lock(&reg.spare_lock);
+    if (reg.nspare)
+        id = reg.spare[--reg.nspare];
+    pthread_mutex_unlock(&reg.spare_lock);
+
+    slot_t *chunk;
+    if (id == UINT32_MAX) {
+        id = atomic_fetch_add_explicit(&reg.chunk_count, 1, memory_order_relaxed);
+        if (id >= MAX_CHUNKS)
+            return -ENOMEM;
+        chunk = aligned_alloc(64, SLOTS_PER_CHUNK * sizeof(slot_t));
+        if (!chunk)
+            return -ENOMEM; /* the id stays claimed and NULL: scans skip it */
+    } else {
+        chunk = atomic_load_explicit(&reg.chunks[id], memory_order_relaxed);
+    }
+    uint64_t base = (uint64_t)id * SLOTS_PER_CHUNK;
+    for (uint64_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+        uint64_t next = i + 1 < SLOTS_PER_CHUNK ? base + i + 2 : s->free_head;
+        atomic_store_explicit(&chunk[i], free_link(next), memory_order_relaxed);
+    }
+    /* Release: a scanner that finds the chunk sees its slots initialised. */
+    atomic_store_explicit(&reg.chunks[id], chunk, memory_order_release);
+    s->chunk_ids[s->nchunks++] = id;
+    s->free_head = base + 1;
+    return 0;
+}
+
+int registry_add(struct tr_loop *loop, tr_task *t) {
+    struct reg_shard *s = loop->shard;
+    if (TR_UNLIKELY(!s->free_head) && shard_grow(s) < 0)
+        return -ENOMEM;
+    uint64_t index = s->free_head - 1;
+    slot_t *slot = slot_at(index);
+    s->free_head = atomic_load_explicit(slot, memory_order_relaxed) >> 1;
+    t->slot = index;
+    /* Release: whoever reads this slot sees the record initialised. */
+    atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
+    atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    return 0;
+}
+
+void registry_remove(struct tr_loop *loop, tr_task *t) {
+    struct reg_shard *s = loop->shard;
+    atomic_store_explicit(slot_at(t->slot), free_link(s->free_head), memory_order_release);
+    s->free_head = t->slot + 1;
+    atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
+                          memory_order_relaxed);
+}
+
+void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx) {
+    struct reg_shard *s = loop->shard;
+    for (size_t c = 0; c < s->nchunks; c++) {
+        slot_t *chunk = atomic_load_explicit(&reg.chunks[s->chunk_ids[c]], memory_order_relaxed);
+        for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+            uintptr_t v = atomic_load_explicit(&chunk[i], memory_order_relaxed);
+            if (!(v & 1))
+                f((tr_task *)v, ctx);
+        }
+    }
+}
+
+size_t registry_shard_live(const struct tr_loop *loop) {
+    return atomic_load_explicit(&loop->shard->live, memory_order_relaxed);
+}
+
+TR_EXPORT size_t tr_task_count(void) {
+    size_t n = 0;
+    for (struct reg_shard *s = atomic_load_explicit(&reg.shards, memory_order_acquire); s;
+         s = s->next)
+        n += atomic_load_explicit(&s->live, memory_order_relaxed);
+    return n;
+}
+
+size_t registry_capacity_hint(void) {
+    return tr_task_count();
+}
+
+/* ---- scanning ------------------------------------------------------------------------------ */
+
+/*
+ * Copy every task pointer in the table into out[0..cap) and return how many there are
+ * (which may exceed cap). The caller holds a pin. Branch-free per slot: write the word,
+ * advance only if it is a task.
+ */
+size_t registry_scan(tr_task **out, size_t cap) {
+    uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
+    size_t n = 0;
+    for (uint32_t c = 0; c < nchunks; c++) {
+        slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
+        if (!chunk)
+            continue;
+        if (cap - (n < cap ? n : cap) >= SLOTS_PER_CHUNK) {
+            tr_task **dst = out + n;
+            size_t k = 0;
+            for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+                uintptr_t v = atomic_load_explicit(&chunk[i], memory_order_acquire);
+                dst[k] = (tr_task *)v;
+                k += !(v & 1);
+            }
+            n += k;
+        } else {
+            for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
+                uintptr_t v = atomic_load_explicit(&chunk[i], memory_order_acquire);
+                if (v & 1)
+                    continue;
+                if (n < cap)
+                    out[n] = (tr_task *)v;
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
+/* ---- epoch pins ------------------------------------------------------------------------------ */
+
+static struct pin *claim_pin(void) {
+    for (struct pin_block *b = atomic_load_explicit(&reg.pin_blocks, memory_order_acquire); b;
+         b = b->next) {
+        for (int i = 0; i < PINS_PER_BLOCK; i++) {
+            uint64_t expected = PIN_FREE;
+            if (atomic_compare_exchange_strong(&b->pins[i].epoch, &expected, PIN_CLAIMED))
+                return &b->pins[i];
+        }
+    }
+    struct pin_block *b = malloc(sizeof *b);
+    if (!b)
+        return NULL;
+    for (int i = 0; i < PINS_PER_BLOCK; i++)
+        atomic_init(&b->pins[i].epoch, PIN_FREE);
+    atomic_init(&b->pins[0].epoch, PIN_CLAIMED);
+    struct pin_block *head = atomic_load_explicit(&reg.pin_blocks, memory_order_relaxed);
+    do {
+        b->next = head;
+    } while (!atomic_compare_exchange_weak(&reg.pin_blocks, &head, b));
+    return &b->pins[0];
+}
+
+pin_t *registry_pin(void) {
+    atomic_fetch_add(&reg.live_pins, 1);
+    struct pin *p = claim_pin();
+    if (!p) {
+        atomic_fetch_sub(&reg.live_pins, 1);
+        return NULL;
+    }
+    atomic_store(&p->epoch, atomic_fetch_add(&reg.epoch, 1));
+    /* Pairs with the fence in the reclaimer: either it sees this pin, or this scan sees
+     * every slot it cleared before reading the epoch. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return p;
+}
+
+static void free_orphans(void) {
+    struct orphan *o = atomic_exchange(&reg.orphans, NULL);
+    while (o) {
+        struct orphan *next = o->next;
+        o->free_fn(o->mem);
+        free(o);
+        o = next;
+    }
+}
+
+void registry_unpin(pin_t *p) {
+    atomic_store_explicit(&p->epoch, PIN_FREE, memory_order_release);
+    if (atomic_fetch_sub(&reg.live_pins, 1) == 1)
+        free_orphans();
+}
+
+bool registry_no_pins(void) {
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load(&reg.live_pins) == 0;
+}
+
+uint64_t registry_reclaim_stamp(void) {
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load(&reg.epoch);
+}
+
+bool registry_stamp_is_free(uint64_t stamp) {
+    atomic_thread_fence(memory_order_seq_cst);
+    for (struct pin_block *b = atomic_load_explicit(&reg.pin_blocks, memory_order_acquire); b;
+         b = b->next)
+        for (int i = 0; i < PINS_PER_BLOCK; i++)
+            if (atomic_load_explicit(&b->pins[i].epoch, memory_order_acquire) < stamp)
+                return false;
+    return true;
+}
+
+void registry_orphan(void *mem, void (*free_fn)(void *)) {
+    struct orphan *o = malloc(sizeof *o);
+    if (!o)
+        return; /* cannot defer the free: leaking is the safe choice */
+    o->mem = mem;
+    o->free_fn = free_fn;
+    struct orphan *head = atomic_load_explicit(&reg.orphans, memory_order_relaxed);
+    do {
+        o->next = head;
+    } while (!atomic_compare_exchange_weak(&reg.orphans, &head, o));
+    /* The last pin may have gone while we pushed. */
+    if (registry_no_pins())
+        free_orphans();
+}

@@ -1,0 +1,232 @@
+/*
+ * stack.c - task stacks: a per-loop pool, guard pages, and the stack-overflow report.
+ *
+ * Stacks are carved from large anonymous mappings ("chunks") so a million stacks need a
+ * thousand mappings, not a million. Below each stack sits a guard region: installed with
+ * MADV_GUARD_INSTALL where the kernel has it (no extra VMA, so vm.max_map_count is no
+ * limit), with mprotect(PROT_NONE) otherwise (two VMAs per stack). A task takes a stack
+ * when it first runs and gives it back when it finishes. Idle stacks are reused LIFO (the
+ * warmest first); past max_idle, an idle stack's pages go back to the kernel (MADV_DONTNEED),
+ * so RSS stays bounded under spawn-heavy load while the address range stays reserved.
+ *
+ * A task that overruns its stack faults in its guard; the SIGSEGV handler (on its own
+ * signal stack) names the task and aborts, instead of letting it corrupt memory.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <valgrind/valgrind.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+
+enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
+enum { GUARD_BYTES = 16 * 1024, FIRST_CHUNK_STACKS = 16, MAX_CHUNK_STACKS = 1024 };
+
+struct stack_chunk {
+    struct stack_chunk *next;
+    char *mem;
+    size_t len;
+    size_t count;
+    struct stack stacks[];
+};
+
+static size_t page_size(void) {
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t max_idle) {
+    size_t page = page_size();
+    memset(p, 0, sizeof *p);
+    p->stack_size = (stack_size + page - 1) / page * page;
+    p->guard_size = GUARD_BYTES < page ? page : GUARD_BYTES;
+    p->max_idle = max_idle;
+    p->next_chunk_stacks = FIRST_CHUNK_STACKS;
+    return 0;
+}
+
+static int install_guard(struct stack_pool *p, char *guard) {
+    if (p->guard_mode != GUARD_MPROTECT) {
+        if (madvise(guard, p->guard_size, MADV_GUARD_INSTALL) == 0) {
+            p->guard_mode = GUARD_MADVISE;
+            return 0;
+        }
+        if (p->guard_mode == GUARD_MADVISE)
+            return -errno;
+        p->guard_mode = GUARD_MPROTECT; /* older kernel: EINVAL for an unknown advice */
+    }
+    return mprotect(guard, p->guard_size, PROT_NONE) == 0 ? 0 : -errno;
+}
+
+static bool grow(struct stack_pool *p) {
+    size_t count = p->next_chunk_stacks;
+    size_t stride = p->guard_size + p->stack_size;
+    struct stack_chunk *c = malloc(sizeof *c + count * sizeof(struct stack));
+    if (!c)
+        return false;
+    c->len = count * stride;
+    c->mem = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (c->mem == MAP_FAILED) {
+        free(c);
+        return false;
+    }
+    c->count = count;
+    for (size_t i = 0; i < count; i++) {
+        char *guard = c->mem + i * stride;
+        if (install_guard(p, guard) < 0) {
+            munmap(c->mem, c->len);
+            free(c);
+            return false;
+        }
+        struct stack *s = &c->stacks[i];
+        s->lo = guard + p->guard_size;
+        s->size = p->stack_size;
+        s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->size);
+        s->next = p->cold;
+        p->cold = s;
+    }
+    c->next = p->chunks;
+    p->chunks = c;
+    if (p->next_chunk_stacks < MAX_CHUNK_STACKS)
+        p->next_chunk_stacks *= 2;
+    return true;
+}
+
+struct stack *stack_get(struct stack_pool *p) {
+    struct stack *s = p->idle;
+    if (s) {
+        p->idle = s->next;
+        p->idle_resident--;
+    } else {
+        if (!p->cold && !grow(p))
+            return NULL;
+        s = p->cold;
+        p->cold = s->next;
+    }
+    p->in_use++;
+    return s;
+}
+
+void stack_put(struct stack_pool *p, struct stack *s) {
+    p->in_use--;
+    if (p->idle_resident < p->max_idle) {
+        s->next = p->idle;
+        p->idle = s;
+        p->idle_resident++;
+        return;
+    }
+    /* Over the bound: keep the address range (and its guard), give the pages back. */
+    madvise(s->lo, s->size, MADV_DONTNEED);
+    s->next = p->cold;
+    p->cold = s;
+}
+
+void stack_pool_destroy(struct stack_pool *p) {
+    struct stack_chunk *c = p->chunks;
+    while (c) {
+        struct stack_chunk *next = c->next;
+        for (size_t i = 0; i < c->count; i++)
+            VALGRIND_STACK_DEREGISTER(c->stacks[i].valgrind_id);
+        munmap(c->mem, c->len);
+        free(c);
+        c = next;
+    }
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- stack overflow report ------------------------------------------------------------------ */
+
+#if !defined(TASKRING_ASAN) && !defined(TASKRING_TSAN)
+
+/* The handler is process-wide (signals are); loops count themselves in and out of it. */
+static _Atomic int handler_users;
+static struct sigaction previous_segv, previous_bus;
+
+static void say(const char *s) {
+    (void)!write(STDERR_FILENO, s, strlen(s));
+}
+
+static void on_fault(int sig, siginfo_t *info, void *uctx) {
+    (void)uctx;
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *t = loop ? loop->current : NULL;
+    char *addr = info->si_addr;
+    if (t && t->stack && addr < t->stack->lo && addr >= t->stack->lo - loop->stacks.guard_size) {
+        say("taskring: stack overflow in task '");
+        say(tr_task_name(t));
+        say("': its stack of ");
+        char digits[24];
+        int n = 0;
+        size_t kib = t->stack->size / 1024;
+        do {
+            digits[n++] = (char)('0' + kib % 10);
+            kib /= 10;
+        } while (kib);
+        while (n)
+            (void)!write(STDERR_FILENO, &digits[--n], 1);
+        say(" KiB is exhausted (raise tr_options.stack_size)\n");
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: put the previous disposition back and let the access fault again. */
+    sigaction(sig, sig == SIGSEGV ? &previous_segv : &previous_bus, NULL);
+}
+
+int stack_overflow_guard_install(struct tr_loop *loop) {
+    size_t size = 64 * 1024;
+    loop->altstack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (loop->altstack == MAP_FAILED) {
+        loop->altstack = NULL;
+        return -ENOMEM;
+    }
+    stack_t ss = {.ss_sp = loop->altstack, .ss_size = size, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) < 0) {
+        int err = -errno;
+        munmap(loop->altstack, size);
+        loop->altstack = NULL;
+        return err;
+    }
+    if (atomic_fetch_add(&handler_users, 1) == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &previous_segv);
+        sigaction(SIGBUS, &sa, &previous_bus);
+    }
+    return 0;
+}
+
+void stack_overflow_guard_remove(struct tr_loop *loop) {
+    if (!loop->altstack)
+        return;
+    if (atomic_fetch_sub(&handler_users, 1) == 1) {
+        sigaction(SIGSEGV, &previous_segv, NULL);
+        sigaction(SIGBUS, &previous_bus, NULL);
+    }
+    stack_t ss = {.ss_flags = SS_DISABLE};
+    sigaltstack(&ss, NULL);
+    munmap(loop->altstack, 64 * 1024);
+    loop->altstack = NULL;
+}
+
+#else /* the sanitizers own SIGSEGV and report overflows themselves */
+
+int stack_overflow_guard_install(struct tr_loop *loop) {
+    (void)loop;
+    return 0;
+}
+
+void stack_overflow_guard_remove(struct tr_loop *loop) {
+    (void)loop;
+}
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * task.c - a task's identity and life: creation, references, names, repr, cancellation
+ * requests, and the bookkeeping when it finishes.
+ *
+ * A record lives while anyone references it: the runtime holds one reference until the task
+ * is done, the spawner one until tr_task_release, tr_task_retain more. When the last goes,
+ * record.c recycles the record, but only once no tr_all_tasks snapshot could still hold it.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* asyncio numbers tasks from one process-wide counter (Task-1, Task-2, ...); so do we, so
+ * that names stay unique when several loops run. */
+static _Atomic uint64_t task_counter;
+
+static void die(const char *caller, const char *what, const tr_task *t) {
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "taskring: %s: %s (task %p)\n", caller, what, (void *)t);
+    if (n > 0)
+        (void)!write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+    abort();
+}
+
+void task_check(const tr_task *t, const char *caller) {
+    if (TR_UNLIKELY(t->magic != TASK_MAGIC))
+        die(caller,
+            t->magic == TASK_DEAD ? "task used after its last release (double release?)"
+                                  : "not a task",
+            t);
+}
+
+tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name) {
+    tr_task *t = record_alloc(loop);
+    if (!t)
+        return NULL;
+    t->magic = TASK_MAGIC;
+    atomic_init(&t->state, TASK_SCHEDULED);
+    atomic_init(&t->refs, 1); /* the runtime's, until the task is done */
+    atomic_init(&t->exit_code, 0);
+    t->loop = loop;
+    t->fn = fn;
+    t->arg = arg;
+    t->number = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
+    /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
+    t->cancel_requested = loop->stopping;
+    if (name && tr_task_set_name(t, name) < 0) {
+        t->magic = TASK_DEAD;
+        record_retire(loop, t);
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (registry_add(loop, t) < 0) {
+        t->magic = TASK_DEAD;
+        record_retire(loop, t);
+        errno = ENOMEM;
+        return NULL;
+    }
+    runq_push(&loop->runq, t);
+    return t;
+}
+
+static tr_task *spawn(tr_fn fn, void *arg, const char *name) {
+    if (!fn) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct tr_loop *loop = tr_tls_loop;
+    if (!loop) {
+        errno = EPERM;
+        return NULL;
+    }
+    tr_task *t = task_create(loop, fn, arg, name);
+    if (t)
+        atomic_store_explicit(&t->refs, 2, memory_order_relaxed); /* + the caller's */
+    return t;
+}
+
+TR_EXPORT tr_task *tr_spawn(tr_fn fn, void *arg) {
+    return spawn(fn, arg, NULL);
+}
+
+TR_EXPORT tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name) {
+    return spawn(fn, arg, name);
+}
+
+TR_EXPORT tr_task *tr_current(void) {
+    struct tr_loop *loop = tr_tls_loop;
+    return loop ? loop->current : NULL;
+}
+
+TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    task_check(t, "tr_task_retain");
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    return t;
+}
+
+void task_unref(tr_task *t) {
+    uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
+    if (old > 1)
+        return;
+    if (old == 0 || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE)
+        die("tr_task_release", "released more often than retained", t);
+    t->magic = TASK_DEAD;
+    struct tr_loop *loop = t->loop;
+    if (tr_tls_loop == loop) {
+        record_retire(loop, t);
+    } else {
+        /* Last reference dropped on another thread: hand the record to its loop. */
+        tr_task *head = atomic_load_explicit(&loop->records.remote, memory_order_relaxed);
+        do {
+            t->run_next = head;
+        } while (!atomic_compare_exchange_weak_explicit(
+            &loop->records.remote, &head, t, memory_order_release, memory_order_relaxed));
+    }
+}
+
+TR_EXPORT void tr_task_release(tr_task *t) {
+    if (!t)
+        return;
+    task_check(t, "tr_task_release");
+    task_unref(t);
+}
+
+void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
+    t->result = result;
+    if (t->cancel_requested && atomic_load_explicit(&t->exit_code, memory_order_relaxed) == 0)
+        atomic_store_explicit(&t->exit_code, -ECANCELED, memory_order_relaxed);
+    /* Release: a snapshot holder that sees DONE also sees the result and exit code. */
+    atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
+    registry_remove(loop, t);
+    tr_task *w = t->waiters;
+    t->waiters = NULL;
+    while (w) {
+        tr_task *next = w->wait_next;
+        w->awaiting = NULL;
+        w->wait_prev = w->wait_next = NULL;
+        fiber_wake(loop, w, 0);
+        w = next;
+    }
+}
+
+/* ---- state queries (any thread) ----------------------------------------------------------- */
+
+TR_EXPORT bool tr_task_done(const tr_task *t) {
+    return t && atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE;
+}
+
+TR_EXPORT bool tr_task_cancelled(const tr_task *t) {
+    return tr_task_done(t) &&
+           atomic_load_explicit(&t->exit_code, memory_order_relaxed) == -ECANCELED;
+}
+
+TR_EXPORT tr_fn tr_task_fn(const tr_task *t, void **arg) {
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (arg)
+        *arg = t->arg;
+    return t->fn;
+}
+
+/* ---- names ------------------------------------------------------------------------------ */
+
+/* "Task-N" without snprintf: cheap, and safe in the stack-overflow signal handler. */
+static void format_default_name(char *out, uint64_t n) {
+    char digits[24];
+    int len = 0;
+    do {
+        digits[len++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    memcpy(out, "Task-", 5);
+    for (int i = 0; i < len; i++)
+        out[5 + i] = digits[len - 1 - i];
+    out[5 + len] = '\0';
+}
+
+TR_EXPORT const char *tr_task_name(const tr_task *ct) {
+    if (!ct) {
+        errno = EINVAL;
+        return NULL;
+    }
+    tr_task *t = (tr_task *)ct; /* the lazy default name is a cache, not a change */
+    struct name_node *custom = atomic_load_explicit(&t->custom_name, memory_order_acquire);
+    if (custom)
+        return custom->text;
+    uint8_t state = atomic_load_explicit(&t->name_state, memory_order_acquire);
+    if (TR_LIKELY(state == NAME_READY))
+        return t->default_name;
+    uint8_t expected = NAME_UNFORMATTED;
+    if (atomic_compare_exchange_strong_explicit(&t->name_state, &expected, NAME_FORMATTING,
+                                                memory_order_acquire, memory_order_acquire)) {
+        format_default_name(t->default_name, t->number);
+        atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
+    } else {
+        /* Another thread is formatting the same few bytes right now. */
+        while (atomic_load_explicit(&t->name_state, memory_order_acquire) != NAME_READY)
+            ;
+    }
+    return t->default_name;
+}
+
+TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
+    if (!t || !name)
+        return -EINVAL;
+    task_check(t, "tr_task_set_name");
+    if (t->loop != tr_tls_loop)
+        return -EPERM;
+    size_t len = strlen(name);
+    struct name_node *node = malloc(sizeof *node + len + 1);
+    if (!node)
+        return -ENOMEM;
+    memcpy(node->text, name, len + 1);
+    /* The old name stays allocated until the record is reused: a snapshot on another thread
+     * may be reading it now. */
+    node->older = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
+    atomic_store_explicit(&t->custom_name, node, memory_order_release);
+    return 0;
+}
+
+TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
+    if (!t || (!buf && len > 0))
+        return -EINVAL;
+    const char *state = "pending";
+    if (tr_task_done(t))
+        state = tr_task_cancelled(t) ? "cancelled" : "finished";
+    char fnbuf[32];
+    const char *fn = NULL;
+    Dl_info info;
+    if (dladdr((void *)(uintptr_t)t->fn, &info) && info.dli_sname &&
+        info.dli_saddr == (void *)(uintptr_t)t->fn)
+        fn = info.dli_sname;
+    if (!fn) {
+        snprintf(fnbuf, sizeof fnbuf, "%p", (void *)(uintptr_t)t->fn);
+        fn = fnbuf;
+    }
+    int n = snprintf(buf, len, "<Task %s name='%s' fn=%s>", state, tr_task_name(t), fn);
+    return n < 0 ? -EINVAL : n;
+}
+
+/* ---- cancellation -------------------------------------------------------------------------- */
+
+void task_request_cancel(struct tr_loop *loop, tr_task *t) {
+    if (t->cancel_requested || atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+        return;
+    t->cancel_requested = true;
+    switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
+    case TASK_SUSPENDED:
+        if (t->wait == WAIT_AWAIT) {
+            tr_task *target = t->awaiting;
+            if (t->wait_prev)
+                t->wait_prev->wait_next = t->wait_next;
+            else
+                target->waiters = t->wait_next;
+            if (t->wait_next)
+                t->wait_next->wait_prev = t->wait_prev;
+            t->wait_prev = t->wait_next = NULL;
+            t->awaiting = NULL;
+        } else if (t->wait == WAIT_SLEEP) {
+            timer_heap_remove(&loop->timers, t);
+        }
+        fiber_wake(loop, t, -ECANCELED);
+        break;
+    case TASK_READY:
+        t->wake_result = -ECANCELED; /* already queued: its suspension returns this */
+        break;
+    default: /* SCHEDULED: pick_next finishes it unrun; RUNNING: its next suspension sees it */
+        break;
+    }
+}
+
+TR_EXPORT int tr_task_cancel(tr_task *t) {
+    if (!t)
+        return -EINVAL;
+    task_check(t, "tr_task_cancel");
+    if (t->loop != tr_tls_loop)
+        return -EPERM;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+        return 0;
+    task_request_cancel(t->loop, t);
+    return 1;
+}

@@ -1,0 +1,79 @@
+/*
+ * timer.c - the loop's sleeping tasks, in a binary min-heap ordered by deadline.
+ *
+ * One heap per loop in user space; the loop asks the kernel for a single wake-up at the
+ * earliest deadline (loop.c), so a million sleepers cost a million heap entries, not a
+ * million kernel timers. Each task remembers its heap position so cancellation removes it
+ * in O(log n).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static void place(struct timer_heap *h, size_t i, tr_task *t) {
+    h->items[i] = t;
+    t->heap_index = (uint32_t)i;
+}
+
+static void sift_up(struct timer_heap *h, size_t i) {
+    tr_task *t = h->items[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h->items[parent]->deadline_ns <= t->deadline_ns)
+            break;
+        place(h, i, h->items[parent]);
+        i = parent;
+    }
+    place(h, i, t);
+}
+
+static void sift_down(struct timer_heap *h, size_t i) {
+    tr_task *t = h->items[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= h->len)
+            break;
+        if (child + 1 < h->len && h->items[child + 1]->deadline_ns < h->items[child]->deadline_ns)
+            child++;
+        if (t->deadline_ns <= h->items[child]->deadline_ns)
+            break;
+        place(h, i, h->items[child]);
+        i = child;
+    }
+    place(h, i, t);
+}
+
+int timer_heap_push(struct timer_heap *h, tr_task *t) {
+    if (h->len == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        if (cap > UINT32_MAX)
+            return -ENOMEM;
+        tr_task **items = realloc(h->items, cap * sizeof *items);
+        if (!items)
+            return -ENOMEM;
+        h->items = items;
+        h->cap = cap;
+    }
+    h->items[h->len] = t;
+    sift_up(h, h->len++);
+    return 0;
+}
+
+void timer_heap_remove(struct timer_heap *h, tr_task *t) {
+    size_t i = t->heap_index;
+    tr_task *last = h->items[--h->len];
+    if (i == h->len)
+        return;
+    place(h, i, last);
+    if (i > 0 && h->items[(i - 1) / 2]->deadline_ns > last->deadline_ns)
+        sift_up(h, i);
+    else
+        sift_down(h, i);
+}
+
+void timer_heap_free(struct timer_heap *h) {
+    free(h->items);
+    h->items = NULL;
+    h->len = h->cap = 0;
+}
