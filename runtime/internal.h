@@ -231,19 +231,18 @@ struct tr_loop {
 };
 
 /* The loop running on this thread, NULL outside tr_run. The only thread-local besides none. */
-extern _Thread_local struct tr_loop *tr_tls_loop;
+extern __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
 
 uint64_t loop_clock_ns(void);
 
-/* ---- switching (fiber.c) ------------------------------------------------------------------- */
+/* ---- switching: fiber.h (inline fast path), fiber.c -------------------------------------- */
 
-/* Suspend the current task (already queued wherever it waits) until something wakes it;
- * returns its wake_result. */
-int fiber_suspend(struct tr_loop *loop);
 /* Make a suspended task runnable with the given result for its suspension. */
-void fiber_wake(struct tr_loop *loop, tr_task *t, int result);
-/* From the scheduler: run tasks from the run queue until the turn ends. */
-void fiber_run_turn(struct tr_loop *loop);
+static inline void fiber_wake(struct tr_loop *loop, tr_task *t, int result) {
+    t->wake_result = result;
+    atomic_store_explicit(&t->state, TASK_READY, memory_order_relaxed);
+    runq_push(&loop->runq, t);
+}
 
 /* ---- tasks (task.c) ----------------------------------------------------------------------- */
 

@@ -6,7 +6,7 @@
  * every suspension returns -ECANCELED at once, because C code cannot be unwound the way
  * asyncio throws CancelledError; the task is expected to return.
  */
-#include "internal.h"
+#include "fiber.h"
 
 #include <errno.h>
 
