@@ -114,18 +114,31 @@ static inline tr_task *runq_pop(struct run_queue *q) {
     return t;
 }
 
-/* ---- timer heap (timer.c) ------------------------------------------------------------------ */
+/* ---- timers (timer.c): a binary heap plus a list for deadlines that only grow -------------- */
 
 struct timer_heap {
     tr_task **items; /* binary min-heap on deadline_ns */
-    size_t len;
+    size_t len;      /* heap entries */
     size_t cap;
+    tr_task *mono_head; /* deadlines in non-decreasing order, linked via wait_prev/next */
+    tr_task *mono_tail;
+    size_t mono_len;
 };
+
+#define TIMER_IN_LIST UINT32_MAX /* heap_index of a task kept in the monotone list */
 
 int timer_heap_push(struct timer_heap *h, tr_task *t);
 void timer_heap_remove(struct timer_heap *h, tr_task *t);
+/* The sleeper with the earliest deadline, or NULL. */
 static inline tr_task *timer_heap_top(const struct timer_heap *h) {
-    return h->len ? h->items[0] : NULL;
+    tr_task *a = h->len ? h->items[0] : NULL;
+    tr_task *b = h->mono_head;
+    if (!a || (b && b->deadline_ns < a->deadline_ns))
+        return b;
+    return a;
+}
+static inline size_t timer_heap_size(const struct timer_heap *h) {
+    return h->len + h->mono_len;
 }
 void timer_heap_free(struct timer_heap *h);
 
@@ -156,6 +169,7 @@ struct stack_pool {
 int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t max_idle);
 struct stack *stack_get(struct stack_pool *p);
 void stack_put(struct stack_pool *p, struct stack *s);
+size_t stack_pool_trim(struct stack_pool *p, size_t budget);
 void stack_pool_destroy(struct stack_pool *p);
 int stack_overflow_guard_install(struct tr_loop *loop);
 void stack_overflow_guard_remove(struct tr_loop *loop);

@@ -30,6 +30,8 @@ enum {
     DEFAULT_RING = 256,
     MAX_RING = 32768,
     CQE_BATCH = 64,
+    TRIM_PER_TURN = 8,     /* idle stacks returned to the kernel per busy turn */
+    TRIM_WHEN_IDLE = 4096, /* ... and before the loop sleeps */
 };
 
 uint64_t loop_clock_ns(void) {
@@ -88,9 +90,10 @@ static void stalled(struct tr_loop *loop) {
 /* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
 static void poll_once(struct tr_loop *loop, bool may_block) {
     reap_completions(loop);
-    if (loop->timers.len)
+    if (timer_heap_size(&loop->timers))
         expire_timers(loop);
     bool idle = loop->runq.len == 0;
+    stack_pool_trim(&loop->stacks, idle ? TRIM_WHEN_IDLE : TRIM_PER_TURN);
     if (may_block && idle) {
         tr_task *first = timer_heap_top(&loop->timers);
         if (!first && loop->inflight == 0 && io_uring_sq_ready(&loop->ring) == 0)
@@ -105,7 +108,7 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
         reap_completions(loop);
-        if (loop->timers.len)
+        if (timer_heap_size(&loop->timers))
             expire_timers(loop);
     } else if (io_uring_sq_ready(&loop->ring) || loop->inflight) {
         io_uring_submit_and_get_events(&loop->ring);

@@ -116,16 +116,30 @@ struct stack *stack_get(struct stack_pool *p) {
 
 void stack_put(struct stack_pool *p, struct stack *s) {
     p->in_use--;
-    if (p->idle_resident < p->max_idle) {
-        s->next = p->idle;
-        p->idle = s;
-        p->idle_resident++;
-        return;
+    s->next = p->idle;
+    p->idle = s;
+    p->idle_resident++;
+}
+
+/*
+ * Give the pages of idle stacks beyond max_idle back to the kernel, at most `budget` of
+ * them. Not done in stack_put: a madvise costs a microsecond or two, and a million tasks
+ * finishing together must not pay it on the way out. The loop calls this when it is idle
+ * and, a little at a time, between turns.
+ */
+size_t stack_pool_trim(struct stack_pool *p, size_t budget) {
+    size_t trimmed = 0;
+    while (p->idle_resident > p->max_idle && trimmed < budget) {
+        struct stack *s = p->idle;
+        p->idle = s->next;
+        p->idle_resident--;
+        /* Keep the address range and its guard; give the pages back. */
+        madvise(s->lo, s->size, MADV_DONTNEED);
+        s->next = p->cold;
+        p->cold = s;
+        trimmed++;
     }
-    /* Over the bound: keep the address range (and its guard), give the pages back. */
-    madvise(s->lo, s->size, MADV_DONTNEED);
-    s->next = p->cold;
-    p->cold = s;
+    return trimmed;
 }
 
 void stack_pool_destroy(struct stack_pool *p) {
