@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -150,6 +151,77 @@ ssize_t tr_all_tasks_fill(tr_taskset *s);
 
 /* Live (not done) tasks in the process, in O(1) per loop, without a snapshot. Any thread. */
 size_t tr_task_count(void);
+
+/* ---- I/O: fiber-blocking calls on io_uring -------------------------------------------------- */
+
+/*
+ * Each call submits one io_uring operation for the calling task and suspends only that task
+ * until the operation completes; it returns the completion's result as the kernel gave it
+ * (bytes, an fd, 0, or a negative errno). Operations issued by many tasks during one turn
+ * reach the kernel in one io_uring_enter. Extra errors: -EPERM (not called from a task),
+ * -ECANCELED (the task was cancelled: the operation is cancelled in the kernel and the call
+ * returns once the kernel is done with the buffer), -ETIME (a deadline scope expired).
+ * An offset of -1 means "the file's current position" (read/write/readv/writev).
+ */
+struct iovec;
+struct msghdr;
+struct sockaddr;
+
+int tr_read(int fd, void *buf, size_t len, int64_t offset);
+int tr_write(int fd, const void *buf, size_t len, int64_t offset);
+int tr_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+int tr_writev(int fd, const struct iovec *iov, int iovcnt, int64_t offset);
+int tr_recv(int fd, void *buf, size_t len, int flags);
+int tr_send(int fd, const void *buf, size_t len, int flags);
+int tr_recvmsg(int fd, struct msghdr *msg, int flags);
+int tr_sendmsg(int fd, const struct msghdr *msg, int flags);
+int tr_accept(int fd, struct sockaddr *addr, unsigned *addrlen, int flags);
+int tr_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
+int tr_shutdown(int fd, int how);
+int tr_openat(int dirfd, const char *path, int flags, unsigned mode);
+int tr_close(int fd);
+int tr_fsync(int fd, unsigned flags);
+/* Wait until fd is ready for `events` (POLLIN, POLLOUT, ...); returns the ready mask. */
+int tr_poll(int fd, unsigned events);
+/* An IORING_OP_NOP round trip through the ring: the runtime's per-operation cost. */
+int tr_nop(void);
+
+/*
+ * Deadlines, asyncio.timeout's counterpart: between tr_deadline_begin and tr_deadline_end,
+ * every suspending call of this task (I/O, tr_sleep, tr_await, tr_yield excepted) returns
+ * -ETIME once `timeout_ns` has passed since the scope began. An I/O call carries the
+ * deadline into the kernel as a linked timeout. Scopes nest; an inner scope never extends an
+ * outer one. A per-call deadline is a scope around one call. The scope lives on the caller's
+ * stack; end scopes in reverse order. tr_deadline_begin returns 0, -EPERM outside a task,
+ * -EINVAL for NULL.
+ */
+typedef struct tr_deadline {
+    uint64_t saved_; /* the enclosing deadline, restored by tr_deadline_end */
+    uint64_t at_;    /* this scope's absolute deadline (CLOCK_MONOTONIC ns) */
+} tr_deadline;
+int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns);
+void tr_deadline_end(tr_deadline *scope);
+/* Did this scope's deadline pass (any call inside returned -ETIME because of it)? */
+bool tr_deadline_expired(const tr_deadline *scope);
+
+/*
+ * Listening sockets with multishot accept: one SQE keeps accepting; connections queue in
+ * the listener until tr_listener_accept takes them. `fd` must be a listening socket; the
+ * listener does not own it. tr_listener_close cancels the accept and wakes its waiters with
+ * -ECANCELED; connections still queued are closed.
+ */
+typedef struct tr_listener tr_listener;
+tr_listener *tr_listener_open(int fd);
+int tr_listener_accept(tr_listener *l);
+void tr_listener_close(tr_listener *l);
+
+/*
+ * Wait for one of the signals in `set` (e.g. SIGINT, SIGTERM) through a signalfd read on the
+ * ring. The signals are blocked on the calling thread first, so they are queued for the
+ * loop instead of killing the process. Returns the signal number, -ECANCELED, -ETIME, or
+ * -EPERM outside a task.
+ */
+int tr_signal_wait(const sigset_t *set);
 
 /* ---- Errors -------------------------------------------------------------------------------- */
 

@@ -35,8 +35,9 @@ enum task_state {
 enum task_wait {
     WAIT_NONE,
     WAIT_YIELD, /* in the run queue after tr_yield */
-    WAIT_AWAIT, /* in another task's waiter list */
-    WAIT_SLEEP, /* in the loop's timer heap */
+    WAIT_LIST,  /* in a wait list (a task's awaiters, a listener's acceptors); maybe a timer */
+    WAIT_SLEEP, /* in the loop's timers only */
+    WAIT_IO,    /* an io_uring operation is in flight for it (io.c) */
 };
 
 struct stack;
@@ -54,10 +55,12 @@ struct tr_task {
     _Atomic uint8_t state; /* enum task_state; read by snapshot holders on other threads */
     uint8_t wait;          /* enum task_wait while SUSPENDED/READY */
     bool cancel_requested;
-    _Atomic int exit_code; /* once DONE: 0, -ECANCELED, or -ENOMEM (no stack for it) */
-    _Atomic uint32_t refs; /* runtime (until done) + caller + tr_task_retain */
-    uint32_t heap_index;   /* position in the timer heap while sleeping */
-    uint64_t slot;         /* registry slot index */
+    bool in_timer;              /* in the loop's timers */
+    _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
+    _Atomic int exit_code;      /* once DONE: 0, -ECANCELED, or -ENOMEM (no stack for it) */
+    _Atomic uint32_t refs;      /* runtime (until done) + caller + tr_task_retain */
+    uint32_t heap_index;        /* position in the timer heap while sleeping */
+    uint64_t slot;              /* registry slot index */
     struct tr_loop *loop;
     tr_fn fn;
     void *arg;
@@ -66,12 +69,17 @@ struct tr_task {
     struct stack *stack; /* NULL until first run and after finish */
     tr_task *run_next;   /* run queue link; free-list link once released */
     tr_task *awaiting;   /* task this one waits for (cycle detection) */
-    tr_task *waiters;    /* tasks awaiting this one: doubly linked via wait_prev/next */
+    tr_task *waiters;    /* tasks awaiting this one (a wait list) */
+    tr_task **wait_head; /* the wait list this task is in, while WAIT_LIST */
     tr_task *wait_prev;
     tr_task *wait_next;
-    uint64_t deadline_ns;       /* while sleeping */
+    tr_task *timer_prev; /* links in the timers' in-order list */
+    tr_task *timer_next;
+    uint64_t deadline_ns;       /* while in the timers */
+    uint64_t scope_deadline_ns; /* innermost tr_deadline scope; 0 = none */
+    struct io_op *io_op;        /* while WAIT_IO */
     int wake_result;            /* what the suspension that ends returns */
-    _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
+    int timer_result;           /* what it returns if its timer fires first */
     uint64_t number;            /* N of the default name "Task-N" */
     _Atomic(struct name_node *) custom_name;
     char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
@@ -84,6 +92,28 @@ struct tr_task {
 };
 
 enum { NAME_UNFORMATTED, NAME_FORMATTING, NAME_READY };
+
+/* ---- wait lists: doubly linked through wait_prev/wait_next, head pointer kept by owner --- */
+
+static inline void waitlist_push(tr_task **head, tr_task *t) {
+    t->wait_head = head;
+    t->wait_prev = NULL;
+    t->wait_next = *head;
+    if (*head)
+        (*head)->wait_prev = t;
+    *head = t;
+}
+
+static inline void waitlist_unlink(tr_task *t) {
+    if (t->wait_prev)
+        t->wait_prev->wait_next = t->wait_next;
+    else
+        *t->wait_head = t->wait_next;
+    if (t->wait_next)
+        t->wait_next->wait_prev = t->wait_prev;
+    t->wait_prev = t->wait_next = NULL;
+    t->wait_head = NULL;
+}
 
 /* ---- run queue: FIFO, intrusive through task.run_next ------------------------------------ */
 
@@ -232,6 +262,8 @@ struct tr_loop {
     struct timer_heap timers;
     struct stack_pool stacks;
     struct record_pool records;
+    struct io_op_slab *io_slabs; /* io.c: operation records */
+    struct io_op *io_free;
     struct reg_shard *shard;
     void *altstack; /* signal stack for the stack-overflow report */
 #if defined(TASKRING_ASAN)
@@ -258,6 +290,18 @@ static inline void fiber_wake(struct tr_loop *loop, tr_task *t, int result) {
     runq_push(&loop->runq, t);
 }
 
+/* ---- I/O (io.c) ------------------------------------------------------------------------------ */
+
+/* Dispatch one completion (loop.c reaps, io.c knows what the user_data means). */
+void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned flags);
+/* Ask the kernel to cancel the operation a task waits in; its completion wakes the task. */
+void io_cancel_task_op(struct tr_loop *loop, tr_task *t);
+/* At shutdown: cancel whatever is still in flight and reap until nothing is. */
+void io_drain(struct tr_loop *loop);
+void io_pool_destroy(struct tr_loop *loop);
+/* An SQE, submitting what is queued first if the ring is full. */
+struct io_uring_sqe *io_get_sqe(struct tr_loop *loop);
+
 /* ---- tasks (task.c) ----------------------------------------------------------------------- */
 
 tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name);
@@ -265,5 +309,11 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result);
 void task_unref(tr_task *t);
 void task_check(const tr_task *t, const char *caller);
 void task_request_cancel(struct tr_loop *loop, tr_task *t);
+/* Arm t's timer for `deadline` (wake_result `result` if it fires); for sleeps and for
+ * waits bounded by a deadline scope. */
+int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline, int result);
+void task_timer_disarm(struct tr_loop *loop, tr_task *t);
+/* Take t out of whatever it waits on (not the run queue) and make it runnable. */
+void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result);
 
 #endif

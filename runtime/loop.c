@@ -65,9 +65,8 @@ static void reap_completions(struct tr_loop *loop) {
     struct io_uring_cqe *cqes[CQE_BATCH];
     unsigned n;
     while ((n = io_uring_peek_batch_cqe(&loop->ring, cqes, CQE_BATCH)) > 0) {
-        /* No operation is submitted through the ring yet besides the wait's own timeout,
-         * which posts no CQE; anything here is counted and dropped. */
-        loop->inflight -= n < loop->inflight ? n : loop->inflight;
+        for (unsigned i = 0; i < n; i++)
+            io_complete(loop, cqes[i]->user_data, cqes[i]->res, cqes[i]->flags);
         io_uring_cq_advance(&loop->ring, n);
     }
 }
@@ -75,10 +74,8 @@ static void reap_completions(struct tr_loop *loop) {
 static void expire_timers(struct tr_loop *loop) {
     loop->now_ns = loop_clock_ns();
     tr_task *t;
-    while ((t = timer_heap_top(&loop->timers)) && t->deadline_ns <= loop->now_ns) {
-        timer_heap_remove(&loop->timers, t);
-        fiber_wake(loop, t, 0);
-    }
+    while ((t = timer_heap_top(&loop->timers)) && t->deadline_ns <= loop->now_ns)
+        task_interrupt_wait(loop, t, t->timer_result); /* disarms the timer too */
 }
 
 static void stalled(struct tr_loop *loop) {
@@ -147,6 +144,8 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
 }
 
 static void loop_destroy(struct tr_loop *loop) {
+    io_drain(loop);
+    io_pool_destroy(loop);
     stack_overflow_guard_remove(loop);
     io_uring_queue_exit(&loop->ring);
     timer_heap_free(&loop->timers);

@@ -139,14 +139,12 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
     /* Release: a snapshot holder that sees DONE also sees the result and exit code. */
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
     registry_remove(loop, t);
-    tr_task *w = t->waiters;
-    t->waiters = NULL;
-    while (w) {
-        tr_task *next = w->wait_next;
+    tr_task *w;
+    while ((w = t->waiters)) {
+        waitlist_unlink(w);
+        task_timer_disarm(loop, w);
         w->awaiting = NULL;
-        w->wait_prev = w->wait_next = NULL;
         fiber_wake(loop, w, 0);
-        w = next;
     }
 }
 
@@ -252,26 +250,51 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
 
 /* ---- cancellation -------------------------------------------------------------------------- */
 
+int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline, int result) {
+    t->deadline_ns = deadline;
+    t->timer_result = result;
+    if (timer_heap_push(&loop->timers, t) < 0)
+        return -ENOMEM;
+    t->in_timer = true;
+    return 0;
+}
+
+void task_timer_disarm(struct tr_loop *loop, tr_task *t) {
+    if (t->in_timer) {
+        timer_heap_remove(&loop->timers, t);
+        t->in_timer = false;
+    }
+}
+
+void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result) {
+    switch (t->wait) {
+    case WAIT_LIST:
+        waitlist_unlink(t);
+        t->awaiting = NULL;
+        task_timer_disarm(loop, t);
+        fiber_wake(loop, t, result);
+        break;
+    case WAIT_SLEEP:
+        task_timer_disarm(loop, t);
+        fiber_wake(loop, t, result);
+        break;
+    case WAIT_IO:
+        /* The kernel may be writing into the task's buffer: ask it to stop, and let the
+         * operation's completion wake the task once the buffer is free again. */
+        io_cancel_task_op(loop, t);
+        break;
+    default:
+        break;
+    }
+}
+
 void task_request_cancel(struct tr_loop *loop, tr_task *t) {
     if (t->cancel_requested || atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
         return;
     t->cancel_requested = true;
     switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
     case TASK_SUSPENDED:
-        if (t->wait == WAIT_AWAIT) {
-            tr_task *target = t->awaiting;
-            if (t->wait_prev)
-                t->wait_prev->wait_next = t->wait_next;
-            else
-                target->waiters = t->wait_next;
-            if (t->wait_next)
-                t->wait_next->wait_prev = t->wait_prev;
-            t->wait_prev = t->wait_next = NULL;
-            t->awaiting = NULL;
-        } else if (t->wait == WAIT_SLEEP) {
-            timer_heap_remove(&loop->timers, t);
-        }
-        fiber_wake(loop, t, -ECANCELED);
+        task_interrupt_wait(loop, t, -ECANCELED);
         break;
     case TASK_READY:
         t->wake_result = -ECANCELED; /* already queued: its suspension returns this */

@@ -53,10 +53,10 @@ static void sift_down(struct timer_heap *h, size_t i) {
 int timer_heap_push(struct timer_heap *h, tr_task *t) {
     if (!h->mono_tail || h->mono_tail->deadline_ns <= t->deadline_ns) {
         t->heap_index = TIMER_IN_LIST;
-        t->wait_next = NULL;
-        t->wait_prev = h->mono_tail;
+        t->timer_next = NULL;
+        t->timer_prev = h->mono_tail;
         if (h->mono_tail)
-            h->mono_tail->wait_next = t;
+            h->mono_tail->timer_next = t;
         else
             h->mono_head = t;
         h->mono_tail = t;
@@ -80,15 +80,15 @@ int timer_heap_push(struct timer_heap *h, tr_task *t) {
 
 void timer_heap_remove(struct timer_heap *h, tr_task *t) {
     if (t->heap_index == TIMER_IN_LIST) {
-        if (t->wait_prev)
-            t->wait_prev->wait_next = t->wait_next;
+        if (t->timer_prev)
+            t->timer_prev->timer_next = t->timer_next;
         else
-            h->mono_head = t->wait_next;
-        if (t->wait_next)
-            t->wait_next->wait_prev = t->wait_prev;
+            h->mono_head = t->timer_next;
+        if (t->timer_next)
+            t->timer_next->timer_prev = t->timer_prev;
         else
-            h->mono_tail = t->wait_prev;
-        t->wait_prev = t->wait_next = NULL;
+            h->mono_tail = t->timer_prev;
+        t->timer_prev = t->timer_next = NULL;
         h->mono_len--;
         return;
     }

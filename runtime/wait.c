@@ -53,14 +53,20 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
 
     /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
      * from a snapshot, or released by another task). */
+    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
+        return -ETIME;
+
+    /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
+     * from a snapshot, or released by another task). */
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    if (self->scope_deadline_ns &&
+        task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0) {
+        task_unref(t);
+        return -ENOMEM;
+    }
     self->awaiting = t;
-    self->wait_prev = NULL;
-    self->wait_next = t->waiters;
-    if (t->waiters)
-        t->waiters->wait_prev = self;
-    t->waiters = self;
-    self->wait = WAIT_AWAIT;
+    waitlist_push(&t->waiters, self);
+    self->wait = WAIT_LIST;
     atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
     int rc = fiber_suspend(loop);
     if (rc == 0)
@@ -91,8 +97,15 @@ TR_EXPORT int tr_sleep(uint64_t ns) {
     if (self->cancel_requested)
         return -ECANCELED;
     uint64_t now = loop_clock_ns();
-    self->deadline_ns = now + ns < now ? UINT64_MAX : now + ns;
-    if (timer_heap_push(&loop->timers, self) < 0)
+    uint64_t deadline = now + ns < now ? UINT64_MAX : now + ns;
+    int on_fire = 0;
+    if (self->scope_deadline_ns && self->scope_deadline_ns <= deadline) {
+        if (self->scope_deadline_ns <= now)
+            return -ETIME;
+        deadline = self->scope_deadline_ns; /* the scope ends the sleep early */
+        on_fire = -ETIME;
+    }
+    if (task_timer_arm(loop, self, deadline, on_fire) < 0)
         return -ENOMEM;
     self->wait = WAIT_SLEEP;
     atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);

@@ -1,0 +1,503 @@
+/*
+ * io.c - fiber-blocking I/O: one io_uring operation per call, the calling task suspended
+ * until its completion.
+ *
+ * Owns the operation record (struct io_op) and what a completion's user_data means. The
+ * record is the thing the kernel refers to, so it must outlive every completion that names
+ * it, whatever happens to the task: it counts the CQEs it still expects (the operation's,
+ * and its linked timeout's when a deadline scope is active) plus one for the waiting task,
+ * and goes back to the loop's pool only when all are in.
+ *
+ * Cancelling a task that waits here submits IORING_OP_ASYNC_CANCEL for its operation and
+ * does not wake the task: the operation's own completion does, once the kernel has let go
+ * of the buffer. So a cancelled tr_recv never returns while the kernel can still write into
+ * memory the task is about to reuse.
+ *
+ * user_data = record address | tag (records are 8-byte aligned).
+ */
+#include "fiber.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum {
+    TAG_OP = 0,       /* the operation itself */
+    TAG_TIMEOUT = 1,  /* its linked timeout */
+    TAG_CANCEL = 2,   /* an ASYNC_CANCEL request: nothing to do on completion */
+    TAG_LISTENER = 3, /* a listener's multishot accept */
+    TAG_MASK = 7,
+};
+
+enum { OPS_PER_SLAB = 256 };
+
+struct io_op {
+    tr_task *task;                     /* the waiting task; NULL once it has taken the result */
+    int result;                        /* the operation's CQE res */
+    uint8_t refs;                      /* CQEs still expected + 1 while the task waits */
+    bool completed;                    /* the operation's CQE is in */
+    struct __kernel_timespec deadline; /* read by the kernel at submission */
+    struct io_op *next_free;
+};
+
+struct io_op_slab {
+    struct io_op_slab *next;
+    struct io_op ops[OPS_PER_SLAB];
+};
+
+static struct io_op *op_alloc(struct tr_loop *loop) {
+    if (!loop->io_free) {
+        struct io_op_slab *slab = malloc(sizeof *slab);
+        if (!slab)
+            return NULL;
+        slab->next = loop->io_slabs;
+        loop->io_slabs = slab;
+        for (int i = 0; i < OPS_PER_SLAB; i++) {
+            slab->ops[i].next_free = loop->io_free;
+            loop->io_free = &slab->ops[i];
+        }
+    }
+    struct io_op *op = loop->io_free;
+    loop->io_free = op->next_free;
+    memset(op, 0, sizeof *op);
+    return op;
+}
+
+static void op_unref(struct tr_loop *loop, struct io_op *op) {
+    if (--op->refs == 0) {
+        op->next_free = loop->io_free;
+        loop->io_free = op;
+    }
+}
+
+void io_pool_destroy(struct tr_loop *loop) {
+    struct io_op_slab *s = loop->io_slabs;
+    while (s) {
+        struct io_op_slab *next = s->next;
+        free(s);
+        s = next;
+    }
+    loop->io_slabs = NULL;
+    loop->io_free = NULL;
+}
+
+struct io_uring_sqe *io_get_sqe(struct tr_loop *loop) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+    if (!sqe) {
+        /* The SQ is full within one turn: send what is queued and take a fresh slot. */
+        io_uring_submit(&loop->ring);
+        sqe = io_uring_get_sqe(&loop->ring);
+    }
+    return sqe;
+}
+
+/* The calling task, checked for the common errors before it queues anything. */
+static int io_begin(struct tr_loop **loop_out, tr_task **self_out) {
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *self = loop ? loop->current : NULL;
+    if (!self)
+        return -EPERM;
+    if (self->cancel_requested)
+        return -ECANCELED;
+    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
+        return -ETIME;
+    *loop_out = loop;
+    *self_out = self;
+    return 0;
+}
+
+/* Attach the record (and a linked timeout for the task's deadline scope), suspend until
+ * the operation completes, and return its result. */
+static int io_wait(struct tr_loop *loop, tr_task *self, struct io_uring_sqe *sqe) {
+    struct io_op *op = op_alloc(loop);
+    struct io_uring_sqe *timeout_sqe = NULL;
+    if (op && self->scope_deadline_ns) {
+        timeout_sqe = io_get_sqe(loop);
+        if (!timeout_sqe) {
+            op_unref(loop, op);
+            op = NULL;
+        }
+    }
+    if (!op) {
+        /* The SQE is already taken: turn it into a NOP nobody waits for. */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+        loop->inflight++;
+        return -ENOMEM;
+    }
+    op->task = self;
+    op->refs = 2;
+    io_uring_sqe_set_data(sqe, op);
+    if (timeout_sqe) {
+        sqe->flags |= IOSQE_IO_LINK;
+        op->deadline.tv_sec = (long long)(self->scope_deadline_ns / 1000000000u);
+        op->deadline.tv_nsec = (long long)(self->scope_deadline_ns % 1000000000u);
+        io_uring_prep_link_timeout(timeout_sqe, &op->deadline, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(timeout_sqe, (uint64_t)(uintptr_t)op | TAG_TIMEOUT);
+        op->refs++;
+        loop->inflight++;
+    }
+    loop->inflight++;
+    self->io_op = op;
+    self->wait = WAIT_IO;
+    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    fiber_suspend(loop);
+
+    int res = op->result;
+    self->io_op = NULL;
+    op->task = NULL;
+    op_unref(loop, op);
+    if (res == -ECANCELED && !self->cancel_requested)
+        res = -ETIME; /* cancelled by its linked timeout, not by a task cancellation */
+    return res;
+}
+
+void io_cancel_task_op(struct tr_loop *loop, tr_task *t) {
+    struct io_uring_sqe *sqe = io_get_sqe(loop);
+    if (!sqe)
+        return; /* the operation will complete by itself; the task sees -ECANCELED later */
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t->io_op, 0);
+    io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+    loop->inflight++;
+}
+
+static void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned flags);
+
+void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned flags) {
+    void *ptr = (void *)(uintptr_t)(user_data & ~(uint64_t)TAG_MASK);
+    switch (user_data & TAG_MASK) {
+    case TAG_OP: {
+        struct io_op *op = ptr;
+        op->result = res;
+        op->completed = true;
+        if (op->task)
+            fiber_wake(loop, op->task, 0);
+        op_unref(loop, op);
+        break;
+    }
+    case TAG_TIMEOUT:
+        op_unref(loop, ptr);
+        break;
+    case TAG_LISTENER:
+        listener_complete(loop, ptr, res, flags);
+        return; /* multishot: counts its own in-flight state */
+    default:
+        break;
+    }
+    loop->inflight--;
+}
+
+void io_drain(struct tr_loop *loop) {
+    if (!loop->inflight)
+        return;
+    struct io_uring_sqe *sqe = io_get_sqe(loop);
+    if (sqe) {
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+        loop->inflight++;
+    }
+    while (loop->inflight) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_submit_and_wait(&loop->ring, 1) < 0)
+            break;
+        while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
+            io_complete(loop, cqe->user_data, cqe->res, cqe->flags);
+            io_uring_cqe_seen(&loop->ring, cqe);
+        }
+    }
+}
+
+/* ---- the calls ------------------------------------------------------------------------------ */
+
+/* Prepare one SQE with `prep`, then wait for it. */
+#define IO_CALL(prep)                                                                              \
+    do {                                                                                           \
+        struct tr_loop *loop;                                                                      \
+        tr_task *self;                                                                             \
+        int rc_ = io_begin(&loop, &self);                                                          \
+        if (rc_ < 0)                                                                               \
+            return rc_;                                                                            \
+        struct io_uring_sqe *sqe = io_get_sqe(loop);                                               \
+        if (!sqe)                                                                                  \
+            return -EBUSY;                                                                         \
+        prep;                                                                                      \
+        return io_wait(loop, self, sqe);                                                           \
+    } while (0)
+
+static uint64_t file_offset(int64_t offset) {
+    return offset < 0 ? (uint64_t)-1 : (uint64_t)offset;
+}
+
+TR_EXPORT int tr_read(int fd, void *buf, size_t len, int64_t offset) {
+    IO_CALL(io_uring_prep_read(sqe, fd, buf, (unsigned)len, file_offset(offset)));
+}
+
+TR_EXPORT int tr_write(int fd, const void *buf, size_t len, int64_t offset) {
+    IO_CALL(io_uring_prep_write(sqe, fd, buf, (unsigned)len, file_offset(offset)));
+}
+
+TR_EXPORT int tr_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+    IO_CALL(io_uring_prep_readv(sqe, fd, iov, (unsigned)iovcnt, file_offset(offset)));
+}
+
+TR_EXPORT int tr_writev(int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
+    IO_CALL(io_uring_prep_writev(sqe, fd, iov, (unsigned)iovcnt, file_offset(offset)));
+}
+
+TR_EXPORT int tr_recv(int fd, void *buf, size_t len, int flags) {
+    IO_CALL(io_uring_prep_recv(sqe, fd, buf, len, flags));
+}
+
+TR_EXPORT int tr_send(int fd, const void *buf, size_t len, int flags) {
+    IO_CALL(io_uring_prep_send(sqe, fd, buf, len, flags));
+}
+
+TR_EXPORT int tr_recvmsg(int fd, struct msghdr *msg, int flags) {
+    IO_CALL(io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags));
+}
+
+TR_EXPORT int tr_sendmsg(int fd, const struct msghdr *msg, int flags) {
+    IO_CALL(io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags));
+}
+
+TR_EXPORT int tr_accept(int fd, struct sockaddr *addr, unsigned *addrlen, int flags) {
+    IO_CALL(io_uring_prep_accept(sqe, fd, addr, addrlen, flags));
+}
+
+TR_EXPORT int tr_connect(int fd, const struct sockaddr *addr, unsigned addrlen) {
+    IO_CALL(io_uring_prep_connect(sqe, fd, addr, addrlen));
+}
+
+TR_EXPORT int tr_shutdown(int fd, int how) {
+    IO_CALL(io_uring_prep_shutdown(sqe, fd, how));
+}
+
+TR_EXPORT int tr_openat(int dirfd, const char *path, int flags, unsigned mode) {
+    if (!path)
+        return -EFAULT;
+    IO_CALL(io_uring_prep_openat(sqe, dirfd, path, flags, mode));
+}
+
+TR_EXPORT int tr_close(int fd) {
+    IO_CALL(io_uring_prep_close(sqe, fd));
+}
+
+TR_EXPORT int tr_fsync(int fd, unsigned flags) {
+    IO_CALL(io_uring_prep_fsync(sqe, fd, flags));
+}
+
+TR_EXPORT int tr_poll(int fd, unsigned events) {
+    IO_CALL(io_uring_prep_poll_add(sqe, fd, events));
+}
+
+TR_EXPORT int tr_nop(void) {
+    IO_CALL(io_uring_prep_nop(sqe));
+}
+
+/* ---- deadline scopes ------------------------------------------------------------------------ */
+
+TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
+    if (!scope)
+        return -EINVAL;
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *self = loop ? loop->current : NULL;
+    if (!self)
+        return -EPERM;
+    uint64_t now = loop_clock_ns();
+    uint64_t at = now + timeout_ns < now ? UINT64_MAX - 1 : now + timeout_ns;
+    scope->saved_ = self->scope_deadline_ns;
+    if (self->scope_deadline_ns && self->scope_deadline_ns < at)
+        at = self->scope_deadline_ns; /* an inner scope never extends an outer one */
+    scope->at_ = at;
+    self->scope_deadline_ns = at;
+    return 0;
+}
+
+TR_EXPORT void tr_deadline_end(tr_deadline *scope) {
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *self = loop ? loop->current : NULL;
+    if (scope && self)
+        self->scope_deadline_ns = scope->saved_;
+}
+
+TR_EXPORT bool tr_deadline_expired(const tr_deadline *scope) {
+    return scope && scope->at_ && loop_clock_ns() >= scope->at_;
+}
+
+/* ---- listeners: multishot accept --------------------------------------------------------------
+ */
+
+struct tr_listener {
+    struct tr_loop *loop;
+    int fd;
+    bool armed;   /* a multishot accept is in the kernel */
+    bool closing; /* tr_listener_close was called: free when the accept is gone */
+    int error;    /* a terminal accept error, reported to acceptors */
+    int *queue;   /* accepted, not yet taken: a ring buffer */
+    size_t head;
+    size_t len;
+    size_t cap;
+    tr_task *waiters;
+};
+
+static void listener_arm(tr_listener *l) {
+    struct io_uring_sqe *sqe = io_get_sqe(l->loop);
+    if (!sqe) {
+        l->error = -EBUSY;
+        return;
+    }
+    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)l | TAG_LISTENER);
+    l->armed = true;
+    l->loop->inflight++;
+}
+
+static void listener_free(tr_listener *l) {
+    for (size_t i = 0; i < l->len; i++)
+        close(l->queue[(l->head + i) % l->cap]);
+    free(l->queue);
+    free(l);
+}
+
+static bool listener_enqueue(tr_listener *l, int fd) {
+    if (l->len == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        int *q = malloc(cap * sizeof *q);
+        if (!q)
+            return false;
+        for (size_t i = 0; i < l->len; i++)
+            q[i] = l->queue[(l->head + i) % l->cap];
+        free(l->queue);
+        l->queue = q;
+        l->cap = cap;
+        l->head = 0;
+    }
+    l->queue[(l->head + l->len++) % l->cap] = fd;
+    return true;
+}
+
+static void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned flags) {
+    if (!(flags & IORING_CQE_F_MORE)) {
+        l->armed = false;
+        loop->inflight--;
+    }
+    if (l->closing) {
+        if (res >= 0)
+            close(res);
+        if (!l->armed)
+            listener_free(l);
+        return;
+    }
+    if (res >= 0) {
+        tr_task *w = l->waiters;
+        if (w) {
+            task_interrupt_wait(loop, w, res); /* hand the connection straight over */
+        } else if (!listener_enqueue(l, res)) {
+            close(res);
+        }
+    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
+        l->error = res;
+        tr_task *w;
+        while ((w = l->waiters))
+            task_interrupt_wait(loop, w, res);
+    }
+    if (!l->armed && !l->error)
+        listener_arm(l);
+}
+
+TR_EXPORT tr_listener *tr_listener_open(int fd) {
+    struct tr_loop *loop = tr_tls_loop;
+    if (!loop || !loop->current) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (fd < 0) {
+        errno = EBADF;
+        return NULL;
+    }
+    tr_listener *l = calloc(1, sizeof *l);
+    if (!l) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->loop = loop;
+    l->fd = fd;
+    listener_arm(l);
+    return l;
+}
+
+TR_EXPORT int tr_listener_accept(tr_listener *l) {
+    if (!l)
+        return -EINVAL;
+    struct tr_loop *loop;
+    tr_task *self;
+    int rc = io_begin(&loop, &self);
+    if (rc < 0)
+        return rc;
+    if (l->loop != loop || l->closing)
+        return l->closing ? -ECANCELED : -EPERM;
+    if (l->len) {
+        int fd = l->queue[l->head];
+        l->head = (l->head + 1) % l->cap;
+        l->len--;
+        return fd;
+    }
+    if (l->error)
+        return l->error;
+    if (self->scope_deadline_ns && task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
+        return -ENOMEM;
+    waitlist_push(&l->waiters, self);
+    self->wait = WAIT_LIST;
+    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    return fiber_suspend(loop);
+}
+
+TR_EXPORT void tr_listener_close(tr_listener *l) {
+    if (!l || l->closing)
+        return;
+    struct tr_loop *loop = l->loop;
+    l->closing = true;
+    tr_task *w;
+    while ((w = l->waiters))
+        task_interrupt_wait(loop, w, -ECANCELED);
+    if (!l->armed) {
+        listener_free(l);
+        return;
+    }
+    struct io_uring_sqe *sqe = io_get_sqe(loop);
+    if (sqe) {
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)l | TAG_LISTENER, 0);
+        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
+        loop->inflight++;
+    }
+}
+
+/* ---- signals ----------------------------------------------------------------------------------
+ */
+
+TR_EXPORT int tr_signal_wait(const sigset_t *set) {
+    if (!set)
+        return -EINVAL;
+    if (!tr_current())
+        return -EPERM;
+    /* Blocked first, so a signal that arrives now waits in the queue for the signalfd
+     * instead of running its default action. */
+    if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
+        return -EINVAL;
+    int fd = signalfd(-1, set, SFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct signalfd_siginfo info;
+    int rc = tr_read(fd, &info, sizeof info, -1);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    if (rc != (int)sizeof info)
+        return -EIO;
+    return (int)info.ssi_signo;
+}
