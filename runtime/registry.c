@@ -94,7 +94,8 @@ int registry_attach(struct tr_loop *loop) {
             return 0;
         }
     }
-    struct reg_shard *s = aligned_alloc(64, sizeof *s);
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    struct reg_shard *s = aligned_alloc(64, (sizeof *s + 63) / 64 * 64);
     if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);

@@ -3,7 +3,9 @@
  *
  * Both tools track "the current stack"; a jump_fcontext they did not see would make ASan
  * report false stack-buffer overflows and TSan mix up two tasks' histories. Every switch in
- * fiber.c is bracketed by these calls. In a normal build they compile to nothing. (Valgrind
+ * fiber.c is bracketed by these calls. In a normal build they compile to nothing. They are
+ * always_inline because TSan instruments calls: an out-of-line helper would push its frame
+ * on the old fiber's shadow stack and pop it from the new one's, which underflows. (Valgrind
  * needs no per-switch call: stack.c registers each stack once with VALGRIND_STACK_REGISTER.)
  */
 #ifndef TR_SANITIZER_H
@@ -19,8 +21,10 @@
 #endif
 
 /* Bounds of the stack a context runs on: a task's pooled stack, or the scheduler's. */
-static inline void san_target_bounds(const struct tr_loop *loop, const tr_task *to,
-                                     const void **bottom, size_t *size) {
+static inline __attribute__((always_inline)) void san_target_bounds(const struct tr_loop *loop,
+                                                                    const tr_task *to,
+                                                                    const void **bottom,
+                                                                    size_t *size) {
     (void)loop;
     if (to) {
         *bottom = to->stack->lo;
@@ -38,8 +42,8 @@ static inline void san_target_bounds(const struct tr_loop *loop, const tr_task *
 
 /* Before jumping from `from` (NULL: the scheduler) to `to` (NULL: the scheduler). A context
  * that will never resume (a finished task) passes from_done so ASan drops its fake stack. */
-static inline void san_before_switch(struct tr_loop *loop, tr_task *from, tr_task *to,
-                                     bool from_done) {
+static inline __attribute__((always_inline)) void
+san_before_switch(struct tr_loop *loop, tr_task *from, tr_task *to, bool from_done) {
     (void)loop, (void)from, (void)to, (void)from_done;
 #if defined(TASKRING_ASAN)
     const void *bottom;
@@ -55,7 +59,8 @@ static inline void san_before_switch(struct tr_loop *loop, tr_task *from, tr_tas
 
 /* Right after a context `self` (NULL: the scheduler) resumes; `came_from_scheduler` says
  * whether the jump came from the scheduler, whose stack bounds ASan then reports. */
-static inline void san_after_switch(struct tr_loop *loop, tr_task *self, bool came_from_scheduler) {
+static inline __attribute__((always_inline)) void
+san_after_switch(struct tr_loop *loop, tr_task *self, bool came_from_scheduler) {
     (void)loop, (void)self, (void)came_from_scheduler;
 #if defined(TASKRING_ASAN)
     const void *old_bottom = NULL;
@@ -69,7 +74,7 @@ static inline void san_after_switch(struct tr_loop *loop, tr_task *self, bool ca
 #endif
 }
 
-static inline void san_fiber_create(tr_task *t) {
+static inline __attribute__((always_inline)) void san_fiber_create(tr_task *t) {
     (void)t;
 #if defined(TASKRING_ASAN)
     t->asan_fake_stack = NULL;
@@ -79,7 +84,7 @@ static inline void san_fiber_create(tr_task *t) {
 #endif
 }
 
-static inline void san_fiber_destroy(tr_task *t) {
+static inline __attribute__((always_inline)) void san_fiber_destroy(tr_task *t) {
     (void)t;
 #if defined(TASKRING_TSAN)
     if (t->tsan_fiber) {
@@ -89,7 +94,7 @@ static inline void san_fiber_destroy(tr_task *t) {
 #endif
 }
 
-static inline void san_loop_init(struct tr_loop *loop) {
+static inline __attribute__((always_inline)) void san_loop_init(struct tr_loop *loop) {
     (void)loop;
 #if defined(TASKRING_TSAN)
     loop->sched_tsan_fiber = __tsan_get_current_fiber();
