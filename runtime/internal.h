@@ -254,7 +254,9 @@ struct tr_loop {
     unsigned turn_left;   /* dispatches left before the scheduler polls again */
     fcontext_t sched_ctx; /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
-    bool stopping; /* main is done: every other task is being cancelled */
+    bool stopping;        /* main is done: every other task is being cancelled */
+    uint64_t number_next; /* Task-N numbers reserved by this loop: [next, end) */
+    uint64_t number_end;
     struct io_uring ring;
     bool ring_ready;
     unsigned inflight; /* operations submitted and not yet completed */
@@ -304,9 +306,12 @@ struct io_uring_sqe *io_get_sqe(struct tr_loop *loop);
 
 /* ---- tasks (task.c) ----------------------------------------------------------------------- */
 
-tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name);
+/* A new task holding `refs` references: the runtime's, plus the creator's. */
+tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs);
 void task_finish(struct tr_loop *loop, tr_task *t, void *result);
 void task_unref(tr_task *t);
+/* Give the loop's unused Task-N numbers back when it ends. */
+void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);
 void task_request_cancel(struct tr_loop *loop, tr_task *t);
 /* Arm t's timer for `deadline` (wake_result `result` if it fires); for sleeps and for

@@ -144,6 +144,7 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
 }
 
 static void loop_destroy(struct tr_loop *loop) {
+    task_numbers_return(loop);
     io_drain(loop);
     io_pool_destroy(loop);
     stack_overflow_guard_remove(loop);
@@ -184,13 +185,12 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
         return rc;
     tr_tls_loop = loop;
 
-    tr_task *main_task = task_create(loop, main_fn, arg, NULL);
+    tr_task *main_task = task_create(loop, main_fn, arg, NULL, 2); /* + ours, for the result */
     if (!main_task) {
         tr_tls_loop = NULL;
         loop_destroy(loop);
         return -ENOMEM;
     }
-    atomic_fetch_add_explicit(&main_task->refs, 1, memory_order_relaxed); /* ours */
     loop->main_task = main_task;
 
     while (atomic_load_explicit(&main_task->state, memory_order_relaxed) != TASK_DONE) {

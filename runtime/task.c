@@ -17,8 +17,28 @@
 #include <unistd.h>
 
 /* asyncio numbers tasks from one process-wide counter (Task-1, Task-2, ...); so do we, so
- * that names stay unique when several loops run. */
+ * that names stay unique when several loops run. A loop takes numbers in blocks, so a spawn
+ * costs no atomic read-modify-write, and hands back what it did not use when it ends, so
+ * successive tr_run calls on one thread number their tasks without gaps. */
 static _Atomic uint64_t task_counter;
+enum { NUMBER_BLOCK = 64 };
+
+static uint64_t next_task_number(struct tr_loop *loop) {
+    if (TR_UNLIKELY(loop->number_next == loop->number_end)) {
+        loop->number_next =
+            atomic_fetch_add_explicit(&task_counter, NUMBER_BLOCK, memory_order_relaxed) + 1;
+        loop->number_end = loop->number_next + NUMBER_BLOCK;
+    }
+    return loop->number_next++;
+}
+
+void task_numbers_return(struct tr_loop *loop) {
+    /* Only if no other loop took numbers after ours: then the counter simply steps back. */
+    uint64_t expected = loop->number_end - 1;
+    if (loop->number_next != loop->number_end)
+        atomic_compare_exchange_strong(&task_counter, &expected, loop->number_next - 1);
+    loop->number_next = loop->number_end = 0;
+}
 
 static void die(const char *caller, const char *what, const tr_task *t) {
     char msg[160];
@@ -36,18 +56,18 @@ void task_check(const tr_task *t, const char *caller) {
             t);
 }
 
-tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name) {
+tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
     tr_task *t = record_alloc(loop);
     if (!t)
         return NULL;
     t->magic = TASK_MAGIC;
     atomic_init(&t->state, TASK_SCHEDULED);
-    atomic_init(&t->refs, 1); /* the runtime's, until the task is done */
+    atomic_init(&t->refs, refs); /* the runtime's (until the task is done) + the creator's */
     atomic_init(&t->exit_code, 0);
     t->loop = loop;
     t->fn = fn;
     t->arg = arg;
-    t->number = atomic_fetch_add_explicit(&task_counter, 1, memory_order_relaxed) + 1;
+    t->number = next_task_number(loop);
     /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
     t->cancel_requested = loop->stopping;
     if (name && tr_task_set_name(t, name) < 0) {
@@ -76,10 +96,7 @@ static tr_task *spawn(tr_fn fn, void *arg, const char *name) {
         errno = EPERM;
         return NULL;
     }
-    tr_task *t = task_create(loop, fn, arg, name);
-    if (t)
-        atomic_store_explicit(&t->refs, 2, memory_order_relaxed); /* + the caller's */
-    return t;
+    return task_create(loop, fn, arg, name, 2);
 }
 
 TR_EXPORT tr_task *tr_spawn(tr_fn fn, void *arg) {
@@ -100,8 +117,17 @@ TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
         errno = EINVAL;
         return NULL;
     }
+    /* A task from a snapshot may have finished and lost its last reference since: its
+     * record is still readable (the set pins it) but must not come back to life. */
+    uint32_t refs = atomic_load_explicit(&t->refs, memory_order_relaxed);
+    do {
+        if (refs == 0) {
+            errno = ESRCH;
+            return NULL;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&t->refs, &refs, refs + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
     task_check(t, "tr_task_retain");
-    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
     return t;
 }
 
