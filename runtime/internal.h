@@ -10,6 +10,7 @@
 #include "fcontext.h"
 
 #include <liburing.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -266,8 +267,10 @@ struct tr_loop {
     struct record_pool records;
     struct io_op_slab *io_slabs; /* io.c: operation records */
     struct io_op *io_free;
+    tr_listener *listeners; /* open listeners (io.c) */
     struct reg_shard *shard;
     void *altstack; /* signal stack for the stack-overflow report */
+    stack_t previous_altstack;
 #if defined(TASKRING_ASAN)
     const void *sched_stack_bottom;
     size_t sched_stack_size;

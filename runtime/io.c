@@ -75,7 +75,11 @@ static void op_unref(struct tr_loop *loop, struct io_op *op) {
     }
 }
 
+static void listeners_free_all(struct tr_loop *loop);
+static void listeners_stop(struct tr_loop *loop);
+
 void io_pool_destroy(struct tr_loop *loop) {
+    listeners_free_all(loop);
     struct io_op_slab *s = loop->io_slabs;
     while (s) {
         struct io_op_slab *next = s->next;
@@ -96,8 +100,22 @@ struct io_uring_sqe *io_get_sqe(struct tr_loop *loop) {
     return sqe;
 }
 
-/* The calling task, checked for the common errors before it queues anything. */
-static int io_begin(struct tr_loop **loop_out, tr_task **self_out) {
+/* One call in the making: its task, its record, and the SQEs reserved for it. */
+struct io_call {
+    struct tr_loop *loop;
+    tr_task *self;
+    struct io_op *op;
+    struct io_uring_sqe *sqe;
+    struct io_uring_sqe *timeout_sqe; /* when a deadline scope is active */
+};
+
+/*
+ * Check the calling task, take a record, and reserve every SQE the call needs at once: the
+ * operation's and, inside a deadline scope, its linked timeout's. Reserving them together
+ * matters: submitting the queue between the two would send the operation to the kernel
+ * before its user_data and link flag are set.
+ */
+static int io_begin(struct io_call *c) {
     struct tr_loop *loop = tr_tls_loop;
     tr_task *self = loop ? loop->current : NULL;
     if (!self)
@@ -106,39 +124,36 @@ static int io_begin(struct tr_loop **loop_out, tr_task **self_out) {
         return -ECANCELED;
     if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
         return -ETIME;
-    *loop_out = loop;
-    *self_out = self;
+    unsigned need = self->scope_deadline_ns ? 2 : 1;
+    if (io_uring_sq_space_left(&loop->ring) < need)
+        io_uring_submit(&loop->ring);
+    if (io_uring_sq_space_left(&loop->ring) < need)
+        return -EBUSY;
+    c->op = op_alloc(loop);
+    if (!c->op)
+        return -ENOMEM;
+    c->loop = loop;
+    c->self = self;
+    c->sqe = io_uring_get_sqe(&loop->ring);
+    c->timeout_sqe = need == 2 ? io_uring_get_sqe(&loop->ring) : NULL;
     return 0;
 }
 
-/* Attach the record (and a linked timeout for the task's deadline scope), suspend until
- * the operation completes, and return its result. */
-static int io_wait(struct tr_loop *loop, tr_task *self, struct io_uring_sqe *sqe) {
-    struct io_op *op = op_alloc(loop);
-    struct io_uring_sqe *timeout_sqe = NULL;
-    if (op && self->scope_deadline_ns) {
-        timeout_sqe = io_get_sqe(loop);
-        if (!timeout_sqe) {
-            op_unref(loop, op);
-            op = NULL;
-        }
-    }
-    if (!op) {
-        /* The SQE is already taken: turn it into a NOP nobody waits for. */
-        io_uring_prep_nop(sqe);
-        io_uring_sqe_set_data64(sqe, TAG_CANCEL);
-        loop->inflight++;
-        return -ENOMEM;
-    }
+/* Attach the record (and the linked timeout), suspend until the operation completes, and
+ * return its result. */
+static int io_wait(struct io_call *c) {
+    struct tr_loop *loop = c->loop;
+    tr_task *self = c->self;
+    struct io_op *op = c->op;
     op->task = self;
-    op->refs = 2;
-    io_uring_sqe_set_data(sqe, op);
-    if (timeout_sqe) {
-        sqe->flags |= IOSQE_IO_LINK;
+    op->refs = 2; /* the operation's CQE + the waiting task */
+    io_uring_sqe_set_data(c->sqe, op);
+    if (c->timeout_sqe) {
+        c->sqe->flags |= IOSQE_IO_LINK;
         op->deadline.tv_sec = (long long)(self->scope_deadline_ns / 1000000000u);
         op->deadline.tv_nsec = (long long)(self->scope_deadline_ns % 1000000000u);
-        io_uring_prep_link_timeout(timeout_sqe, &op->deadline, IORING_TIMEOUT_ABS);
-        io_uring_sqe_set_data64(timeout_sqe, (uint64_t)(uintptr_t)op | TAG_TIMEOUT);
+        io_uring_prep_link_timeout(c->timeout_sqe, &op->deadline, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(c->timeout_sqe, (uint64_t)(uintptr_t)op | TAG_TIMEOUT);
         op->refs++;
         loop->inflight++;
     }
@@ -152,8 +167,9 @@ static int io_wait(struct tr_loop *loop, tr_task *self, struct io_uring_sqe *sqe
     self->io_op = NULL;
     op->task = NULL;
     op_unref(loop, op);
-    if (res == -ECANCELED && !self->cancel_requested)
-        res = -ETIME; /* cancelled by its linked timeout, not by a task cancellation */
+    /* With a linked timeout, -ECANCELED that the task did not ask for is the deadline. */
+    if (res == -ECANCELED && c->timeout_sqe && !self->cancel_requested)
+        res = -ETIME;
     return res;
 }
 
@@ -193,6 +209,7 @@ void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned fla
 }
 
 void io_drain(struct tr_loop *loop) {
+    listeners_stop(loop);
     if (!loop->inflight)
         return;
     struct io_uring_sqe *sqe = io_get_sqe(loop);
@@ -217,28 +234,31 @@ void io_drain(struct tr_loop *loop) {
 /* Prepare one SQE with `prep`, then wait for it. */
 #define IO_CALL(prep)                                                                              \
     do {                                                                                           \
-        struct tr_loop *loop;                                                                      \
-        tr_task *self;                                                                             \
-        int rc_ = io_begin(&loop, &self);                                                          \
+        struct io_call call;                                                                       \
+        int rc_ = io_begin(&call);                                                                 \
         if (rc_ < 0)                                                                               \
             return rc_;                                                                            \
-        struct io_uring_sqe *sqe = io_get_sqe(loop);                                               \
-        if (!sqe)                                                                                  \
-            return -EBUSY;                                                                         \
+        struct io_uring_sqe *sqe = call.sqe;                                                       \
         prep;                                                                                      \
-        return io_wait(loop, self, sqe);                                                           \
+        return io_wait(&call);                                                                     \
     } while (0)
+
+/* The kernel moves at most this much per read or write (MAX_RW_COUNT), and a CQE's result
+ * is 32 bits: longer requests are clamped, and return a short count like read(2). */
+static unsigned io_len(size_t len) {
+    return len > 0x7ffff000u ? 0x7ffff000u : (unsigned)len;
+}
 
 static uint64_t file_offset(int64_t offset) {
     return offset < 0 ? (uint64_t)-1 : (uint64_t)offset;
 }
 
 TR_EXPORT int tr_read(int fd, void *buf, size_t len, int64_t offset) {
-    IO_CALL(io_uring_prep_read(sqe, fd, buf, (unsigned)len, file_offset(offset)));
+    IO_CALL(io_uring_prep_read(sqe, fd, buf, io_len(len), file_offset(offset)));
 }
 
 TR_EXPORT int tr_write(int fd, const void *buf, size_t len, int64_t offset) {
-    IO_CALL(io_uring_prep_write(sqe, fd, buf, (unsigned)len, file_offset(offset)));
+    IO_CALL(io_uring_prep_write(sqe, fd, buf, io_len(len), file_offset(offset)));
 }
 
 TR_EXPORT int tr_readv(int fd, const struct iovec *iov, int iovcnt, int64_t offset) {
@@ -250,11 +270,11 @@ TR_EXPORT int tr_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off
 }
 
 TR_EXPORT int tr_recv(int fd, void *buf, size_t len, int flags) {
-    IO_CALL(io_uring_prep_recv(sqe, fd, buf, len, flags));
+    IO_CALL(io_uring_prep_recv(sqe, fd, buf, io_len(len), flags));
 }
 
 TR_EXPORT int tr_send(int fd, const void *buf, size_t len, int flags) {
-    IO_CALL(io_uring_prep_send(sqe, fd, buf, len, flags));
+    IO_CALL(io_uring_prep_send(sqe, fd, buf, io_len(len), flags));
 }
 
 TR_EXPORT int tr_recvmsg(int fd, struct msghdr *msg, int flags) {
@@ -334,10 +354,12 @@ TR_EXPORT bool tr_deadline_expired(const tr_deadline *scope) {
 
 struct tr_listener {
     struct tr_loop *loop;
+    tr_listener *next_open; /* the loop's open listeners, freed at shutdown if left open */
+    tr_listener **prev_open;
     int fd;
     bool armed;   /* a multishot accept is in the kernel */
     bool closing; /* tr_listener_close was called: free when the accept is gone */
-    int error;    /* a terminal accept error, reported to acceptors */
+    int error;    /* the last accept error, reported once; the next accept re-arms */
     int *queue;   /* accepted, not yet taken: a ring buffer */
     size_t head;
     size_t len;
@@ -360,6 +382,11 @@ static void listener_arm(tr_listener *l) {
 static void listener_free(tr_listener *l) {
     for (size_t i = 0; i < l->len; i++)
         close(l->queue[(l->head + i) % l->cap]);
+    if (l->prev_open) {
+        *l->prev_open = l->next_open;
+        if (l->next_open)
+            l->next_open->prev_open = l->prev_open;
+    }
     free(l->queue);
     free(l);
 }
@@ -381,6 +408,14 @@ static bool listener_enqueue(tr_listener *l, int fd) {
     return true;
 }
 
+/* The task that has waited longest (waiters are pushed at the head). */
+static tr_task *oldest_waiter(tr_listener *l) {
+    tr_task *t = l->waiters;
+    while (t && t->wait_next)
+        t = t->wait_next;
+    return t;
+}
+
 static void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned flags) {
     if (!(flags & IORING_CQE_F_MORE)) {
         l->armed = false;
@@ -394,19 +429,22 @@ static void listener_complete(struct tr_loop *loop, tr_listener *l, int res, uns
         return;
     }
     if (res >= 0) {
-        tr_task *w = l->waiters;
-        if (w) {
+        tr_task *w = oldest_waiter(l);
+        if (w)
             task_interrupt_wait(loop, w, res); /* hand the connection straight over */
-        } else if (!listener_enqueue(l, res)) {
+        else if (!listener_enqueue(l, res))
             close(res);
-        }
-    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
-        l->error = res;
-        tr_task *w;
-        while ((w = l->waiters))
+    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED && res != -ECANCELED) {
+        /* EMFILE, ENFILE, ENOMEM...: tell one acceptor; re-arm on the next accept call
+         * rather than at once, which would spin while the condition lasts. */
+        tr_task *w = oldest_waiter(l);
+        if (w)
             task_interrupt_wait(loop, w, res);
+        else
+            l->error = res;
+        return;
     }
-    if (!l->armed && !l->error)
+    if (!l->armed && res != -ECANCELED)
         listener_arm(l);
 }
 
@@ -427,6 +465,11 @@ TR_EXPORT tr_listener *tr_listener_open(int fd) {
     }
     l->loop = loop;
     l->fd = fd;
+    l->next_open = loop->listeners;
+    if (l->next_open)
+        l->next_open->prev_open = &l->next_open;
+    l->prev_open = &loop->listeners;
+    loop->listeners = l;
     listener_arm(l);
     return l;
 }
@@ -434,23 +477,31 @@ TR_EXPORT tr_listener *tr_listener_open(int fd) {
 TR_EXPORT int tr_listener_accept(tr_listener *l) {
     if (!l)
         return -EINVAL;
-    struct tr_loop *loop;
-    tr_task *self;
-    int rc = io_begin(&loop, &self);
-    if (rc < 0)
-        return rc;
-    if (l->loop != loop || l->closing)
-        return l->closing ? -ECANCELED : -EPERM;
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *self = loop ? loop->current : NULL;
+    if (!self || l->loop != loop)
+        return -EPERM;
+    if (self->cancel_requested || l->closing)
+        return -ECANCELED;
     if (l->len) {
         int fd = l->queue[l->head];
         l->head = (l->head + 1) % l->cap;
         l->len--;
         return fd;
     }
-    if (l->error)
-        return l->error;
-    if (self->scope_deadline_ns && task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
-        return -ENOMEM;
+    if (l->error) {
+        int err = l->error;
+        l->error = 0;
+        return err;
+    }
+    if (self->scope_deadline_ns) {
+        if (loop_clock_ns() >= self->scope_deadline_ns)
+            return -ETIME;
+        if (task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
+            return -ENOMEM;
+    }
+    if (!l->armed)
+        listener_arm(l);
     waitlist_push(&l->waiters, self);
     self->wait = WAIT_LIST;
     atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
@@ -475,6 +526,18 @@ TR_EXPORT void tr_listener_close(tr_listener *l) {
         io_uring_sqe_set_data64(sqe, TAG_CANCEL);
         loop->inflight++;
     }
+}
+
+/* At shutdown: listeners the program left open stop re-arming and are freed on their CQE. */
+static void listeners_stop(struct tr_loop *loop) {
+    for (tr_listener *l = loop->listeners; l; l = l->next_open)
+        l->closing = true;
+}
+
+/* At shutdown, after io_drain: listeners the program left open, and their queued fds. */
+static void listeners_free_all(struct tr_loop *loop) {
+    while (loop->listeners)
+        listener_free(loop->listeners);
 }
 
 /* ---- signals ----------------------------------------------------------------------------------

@@ -233,6 +233,8 @@ size_t registry_capacity_hint(void) {
  */
 size_t registry_scan(tr_task **out, size_t cap) {
     uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
+    if (nchunks > MAX_CHUNKS)
+        nchunks = MAX_CHUNKS; /* claims past the end failed and were never published */
     size_t n = 0;
     for (uint32_t c = 0; c < nchunks; c++) {
         slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);

@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,16 +160,34 @@ void stack_pool_destroy(struct stack_pool *p) {
 
 #if !defined(TASKRING_ASAN) && !defined(TASKRING_TSAN)
 
-/* The handler is process-wide (signals are); loops count themselves in and out of it. */
-static _Atomic int handler_users;
+/* The handler is process-wide (signals are); loops count themselves in and out of it under
+ * a mutex (loop start and end are cold paths). Faults that are not a task's overflow go to
+ * whatever handler was installed before ours. */
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handler_users;
 static struct sigaction previous_segv, previous_bus;
 
 static void say(const char *s) {
     (void)!write(STDERR_FILENO, s, strlen(s));
 }
 
+static void on_fault(int sig, siginfo_t *info, void *uctx);
+
+/* Hand a fault that is not ours to the handler that was there before us. */
+static void chain(int sig, siginfo_t *info, void *uctx) {
+    const struct sigaction *prev = sig == SIGSEGV ? &previous_segv : &previous_bus;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, info, uctx);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+    } else {
+        /* Default action: restore it and return; the access faults again and the process
+         * dies as it would have without us. */
+        signal(sig, SIG_DFL);
+    }
+}
+
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
-    (void)uctx;
     struct tr_loop *loop = tr_tls_loop;
     tr_task *t = loop ? loop->current : NULL;
     char *addr = info->si_addr;
@@ -189,25 +208,27 @@ static void on_fault(int sig, siginfo_t *info, void *uctx) {
         signal(SIGABRT, SIG_DFL);
         abort();
     }
-    /* Not ours: put the previous disposition back and let the access fault again. */
-    sigaction(sig, sig == SIGSEGV ? &previous_segv : &previous_bus, NULL);
+    chain(sig, info, uctx);
 }
 
+enum { ALTSTACK_BYTES = 64 * 1024 };
+
 int stack_overflow_guard_install(struct tr_loop *loop) {
-    size_t size = 64 * 1024;
-    loop->altstack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    loop->altstack =
+        mmap(NULL, ALTSTACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (loop->altstack == MAP_FAILED) {
         loop->altstack = NULL;
         return -ENOMEM;
     }
-    stack_t ss = {.ss_sp = loop->altstack, .ss_size = size, .ss_flags = 0};
-    if (sigaltstack(&ss, NULL) < 0) {
+    stack_t ss = {.ss_sp = loop->altstack, .ss_size = ALTSTACK_BYTES, .ss_flags = 0};
+    if (sigaltstack(&ss, &loop->previous_altstack) < 0) {
         int err = -errno;
-        munmap(loop->altstack, size);
+        munmap(loop->altstack, ALTSTACK_BYTES);
         loop->altstack = NULL;
         return err;
     }
-    if (atomic_fetch_add(&handler_users, 1) == 0) {
+    pthread_mutex_lock(&handler_lock);
+    if (handler_users++ == 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = on_fault;
@@ -216,19 +237,29 @@ int stack_overflow_guard_install(struct tr_loop *loop) {
         sigaction(SIGSEGV, &sa, &previous_segv);
         sigaction(SIGBUS, &sa, &previous_bus);
     }
+    pthread_mutex_unlock(&handler_lock);
     return 0;
+}
+
+/* Put `prev` back for `sig`, unless the program replaced our handler meanwhile. */
+static void restore_if_ours(int sig, const struct sigaction *prev) {
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+        now.sa_sigaction == on_fault)
+        sigaction(sig, prev, NULL);
 }
 
 void stack_overflow_guard_remove(struct tr_loop *loop) {
     if (!loop->altstack)
         return;
-    if (atomic_fetch_sub(&handler_users, 1) == 1) {
-        sigaction(SIGSEGV, &previous_segv, NULL);
-        sigaction(SIGBUS, &previous_bus, NULL);
+    pthread_mutex_lock(&handler_lock);
+    if (--handler_users == 0) {
+        restore_if_ours(SIGSEGV, &previous_segv);
+        restore_if_ours(SIGBUS, &previous_bus);
     }
-    stack_t ss = {.ss_flags = SS_DISABLE};
-    sigaltstack(&ss, NULL);
-    munmap(loop->altstack, 64 * 1024);
+    pthread_mutex_unlock(&handler_lock);
+    sigaltstack(&loop->previous_altstack, NULL);
+    munmap(loop->altstack, ALTSTACK_BYTES);
     loop->altstack = NULL;
 }
 

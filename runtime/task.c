@@ -58,8 +58,10 @@ void task_check(const tr_task *t, const char *caller) {
 
 tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
     tr_task *t = record_alloc(loop);
-    if (!t)
+    if (!t) {
+        errno = ENOMEM;
         return NULL;
+    }
     t->magic = TASK_MAGIC;
     atomic_init(&t->state, TASK_SCHEDULED);
     atomic_init(&t->refs, refs); /* the runtime's (until the task is done) + the creator's */
@@ -165,12 +167,18 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
     /* Release: a snapshot holder that sees DONE also sees the result and exit code. */
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
     registry_remove(loop, t);
-    tr_task *w;
-    while ((w = t->waiters)) {
+    /* Wake awaiters in the order they started waiting, as asyncio runs its callbacks;
+     * they were pushed at the head, so start from the tail. */
+    tr_task *w = t->waiters;
+    while (w && w->wait_next)
+        w = w->wait_next;
+    while (w) {
+        tr_task *newer = w->wait_prev;
         waitlist_unlink(w);
         task_timer_disarm(loop, w);
         w->awaiting = NULL;
         fiber_wake(loop, w, 0);
+        w = newer;
     }
 }
 
@@ -239,9 +247,9 @@ TR_EXPORT const char *tr_task_name(const tr_task *ct) {
 TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!t || !name)
         return -EINVAL;
-    task_check(t, "tr_task_set_name");
     if (t->loop != tr_tls_loop)
         return -EPERM;
+    task_check(t, "tr_task_set_name");
     size_t len = strlen(name);
     struct name_node *node = malloc(sizeof *node + len + 1);
     if (!node)
@@ -322,10 +330,10 @@ void task_request_cancel(struct tr_loop *loop, tr_task *t) {
     case TASK_SUSPENDED:
         task_interrupt_wait(loop, t, -ECANCELED);
         break;
-    case TASK_READY:
-        t->wake_result = -ECANCELED; /* already queued: its suspension returns this */
-        break;
-    default: /* SCHEDULED: pick_next finishes it unrun; RUNNING: its next suspension sees it */
+    default:
+        /* SCHEDULED: pick_next finishes it unrun. RUNNING, or READY (already woken, maybe
+         * holding a result it must not lose, such as an accepted fd): its next suspension
+         * returns -ECANCELED. */
         break;
     }
 }
@@ -333,9 +341,9 @@ void task_request_cancel(struct tr_loop *loop, tr_task *t) {
 TR_EXPORT int tr_task_cancel(tr_task *t) {
     if (!t)
         return -EINVAL;
-    task_check(t, "tr_task_cancel");
     if (t->loop != tr_tls_loop)
         return -EPERM;
+    task_check(t, "tr_task_cancel");
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
         return 0;
     task_request_cancel(t->loop, t);

@@ -37,11 +37,11 @@ static int finished_result(const tr_task *t, void **result) {
 TR_EXPORT int tr_await(tr_task *t, void **result) {
     if (!t)
         return -EINVAL;
-    task_check(t, "tr_await");
     struct tr_loop *loop;
     tr_task *self = calling_task(&loop);
     if (!self || t->loop != loop)
         return -EPERM;
+    task_check(t, "tr_await");
     if (t == self)
         return -EDEADLK; /* asyncio: "Task cannot await on itself" */
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
