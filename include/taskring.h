@@ -42,19 +42,19 @@ typedef struct tr_taskset tr_taskset; /* a snapshot of tasks (tr_all_tasks) */
 
 /* Loop settings for tr_run_with. Zero fields take the defaults shown. */
 typedef struct tr_options {
-    size_t stack_size;      /* usable bytes per task stack; default 64 KiB, min 16 KiB */
-    size_t max_idle_stacks; /* resident idle stacks kept for reuse; default 4096 */
-    unsigned ring_entries;  /* io_uring submission queue size; default 256 */
+    size_t stack_size;      /* usable bytes per task stack; default 64 KiB, 16 KiB..1 GiB */
+    size_t max_idle_stacks; /* resident idle stacks kept for reuse; default (0) 4096 */
+    unsigned ring_entries;  /* io_uring submission queue size; default (0) 256, 2..32768 */
     unsigned reserved[8];   /* must be zero */
 } tr_options;
 
 /*
- * asyncio.run(main(arg)): create a loop on this thread, run `main` as task "Task-1" until it
- * returns, store its return value in *result (if result is not NULL), cancel every task
- * still pending and let each finish, free everything, and return 0.
- * Errors: -EINVAL (main is NULL), -EBUSY (a loop already runs on this thread), -ENOMEM,
- * io_uring setup errors (-EPERM, -ENOSYS, ...: see tr_strerror), -ECANCELED (main was
- * cancelled).
+ * asyncio.run(main(arg)): create a loop on this thread, run `main` as a task (named from the
+ * process-wide counter: "Task-1" in a fresh process, like asyncio) until it returns, store its
+ * return value in *result (if result is not NULL), cancel every task still pending and let each
+ * finish, free everything, and return 0. Errors: -EINVAL (main is NULL, or bad options), -EBUSY (a
+ * loop already runs on this thread), -ENOMEM, io_uring setup errors (-EPERM, -ENOSYS, ...: see
+ * tr_strerror), -ECANCELED (main was cancelled).
  */
 int tr_run(tr_fn main, void *arg, void **result);
 int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
@@ -72,7 +72,8 @@ tr_task *tr_spawn(tr_fn fn, void *arg);
 /* As tr_spawn, named `name` (copied). A NULL name means the default "Task-N". */
 tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name);
 
-/* Take one more reference to t (any thread). Returns t; NULL + EINVAL for NULL. */
+/* Take one more reference to t (any thread). Returns t; NULL + EINVAL for NULL, NULL + ESRCH
+ * when t has already lost its last reference (a finished task seen in a snapshot). */
 tr_task *tr_task_retain(tr_task *t);
 /* Drop one reference (any thread). Releasing more often than retained aborts the process
  * with a message when the misuse is detectable. NULL is ignored. */
@@ -86,14 +87,16 @@ tr_task *tr_current(void);
  * (if not NULL). Returns at once when t is already done. Errors: -EINVAL (t is NULL),
  * -EPERM (not called from a task, or t belongs to another loop), -EDEADLK (t is the caller:
  * asyncio's "Task cannot await on itself"; or waiting would close a cycle of awaits),
- * -ECANCELED (t was cancelled, or the caller was cancelled while waiting).
+ * -ECANCELED (t was cancelled, or the caller was cancelled while waiting), -ETIME (the
+ * caller's deadline scope expired; t keeps running), -ENOMEM (t could not get a stack).
  */
 int tr_await(tr_task *t, void **result);
 
 /*
- * Request cancellation: t's current or next suspension returns -ECANCELED, and so does
- * every later one (cancellation is sticky: a C function cannot be unwound, so it is asked
- * to return). A task cancelled before it first runs never runs. Returns 1 when the request
+ * Request cancellation: if t is suspended, that suspension returns -ECANCELED now;
+ * otherwise (running, or already woken with a result it must not lose) its next one does;
+ * and so does every later one (cancellation is sticky: a C function cannot be unwound, so it is
+ * asked to return). A task cancelled before it first runs never runs. Returns 1 when the request
  * was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another thread/loop.
  */
 int tr_task_cancel(tr_task *t);
@@ -118,8 +121,8 @@ int tr_task_repr(const tr_task *t, char *buf, size_t len);
 
 /* ---- Suspending ---------------------------------------------------------------------------- */
 
-/* Sleep at least ns nanoseconds. 0, -ECANCELED, or -EPERM outside a task. tr_sleep(0) is
- * tr_yield(). */
+/* Sleep at least ns nanoseconds. 0, -ECANCELED, -ETIME (a deadline scope ends first),
+ * -ENOMEM, or -EPERM outside a task. tr_sleep(0) is tr_yield(). */
 int tr_sleep(uint64_t ns);
 /* Let every other runnable task run once, then continue. 0, -ECANCELED, -EPERM. */
 int tr_yield(void);
@@ -201,7 +204,7 @@ typedef struct tr_deadline {
 } tr_deadline;
 int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns);
 void tr_deadline_end(tr_deadline *scope);
-/* Did this scope's deadline pass (any call inside returned -ETIME because of it)? */
+/* Has this scope's deadline passed? (Then every suspending call in it returns -ETIME.) */
 bool tr_deadline_expired(const tr_deadline *scope);
 
 /*

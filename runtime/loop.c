@@ -162,7 +162,7 @@ static int check_options(const tr_options *opts) {
             return -EINVAL;
     if (opts->stack_size && (opts->stack_size < MIN_STACK || opts->stack_size > (1u << 30)))
         return -EINVAL;
-    if (opts->ring_entries > MAX_RING)
+    if (opts->ring_entries == 1 || opts->ring_entries > MAX_RING) /* a call may need 2 SQEs */
         return -EINVAL;
     return 0;
 }
