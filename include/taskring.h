@@ -94,7 +94,8 @@ int tr_await(tr_task *t, void **result);
 
 /*
  * Request cancellation: if t is suspended, that suspension returns -ECANCELED now;
- * otherwise (running, or already woken with a result it must not lose) its next one does;
+ * if it was already woken, the suspension it returns from gives -ECANCELED instead (unless
+ * it carries a result that must not be lost: an accepted fd); if it is running, its next;
  * and so does every later one (cancellation is sticky: a C function cannot be unwound, so it is
  * asked to return). A task cancelled before it first runs never runs. Returns 1 when the request
  * was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another thread/loop.

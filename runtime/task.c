@@ -48,12 +48,11 @@ static void die(const char *caller, const char *what, const tr_task *t) {
     abort();
 }
 
+/* A released record stays readable while a snapshot may hold it (record.c), so only a value
+ * that is neither live nor released means the pointer is not a task at all. */
 void task_check(const tr_task *t, const char *caller) {
-    if (TR_UNLIKELY(t->magic != TASK_MAGIC))
-        die(caller,
-            t->magic == TASK_DEAD ? "task used after its last release (double release?)"
-                                  : "not a task",
-            t);
+    if (TR_UNLIKELY(t->magic != TASK_MAGIC && t->magic != TASK_DEAD))
+        die(caller, "not a task", t);
 }
 
 tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
@@ -157,6 +156,8 @@ TR_EXPORT void tr_task_release(tr_task *t) {
     if (!t)
         return;
     task_check(t, "tr_task_release");
+    if (TR_UNLIKELY(t->magic == TASK_DEAD))
+        die("tr_task_release", "task released after its last reference (double release?)", t);
     task_unref(t);
 }
 
@@ -167,6 +168,8 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
     /* Release: a snapshot holder that sees DONE also sees the result and exit code. */
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
     registry_remove(loop, t);
+    if (t == loop->main_task)
+        loop->turn_left = 0; /* back to tr_run now: nothing else starts once main is done */
     /* Wake awaiters in the order they started waiting, as asyncio runs its callbacks;
      * they were pushed at the head, so start from the tail. */
     tr_task *w = t->waiters;
@@ -330,10 +333,13 @@ void task_request_cancel(struct tr_loop *loop, tr_task *t) {
     case TASK_SUSPENDED:
         task_interrupt_wait(loop, t, -ECANCELED);
         break;
-    default:
-        /* SCHEDULED: pick_next finishes it unrun. RUNNING, or READY (already woken, maybe
-         * holding a result it must not lose, such as an accepted fd): its next suspension
-         * returns -ECANCELED. */
+    case TASK_READY:
+        /* Already woken: its suspension returns -ECANCELED instead, unless it carries a
+         * result that must not be lost (an accepted connection's fd). */
+        if (t->wake_result <= 0)
+            t->wake_result = -ECANCELED;
+        break;
+    default: /* SCHEDULED: pick_next finishes it unrun. RUNNING: its next suspension. */
         break;
     }
 }
