@@ -28,8 +28,13 @@ TR_EXPORT const char *tr_strerror(int err) {
         return "task cannot await on itself (or this await would close a cycle)";
     case -ECANCELED:
         return "task was cancelled";
+    case -ETIME:
+        return "deadline expired (tr_deadline scope)";
+    case -ESRCH:
+        return "task already released (its last reference is gone)";
     case -EBUSY:
-        return "a taskring loop is already running on this thread";
+        return "busy: a taskring loop already runs on this thread (tr_run), or the io_uring "
+               "submission queue cannot take the operation (raise tr_options.ring_entries)";
     case -EINVAL:
         return "invalid argument";
     default:
