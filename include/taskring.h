@@ -153,7 +153,10 @@ void tr_taskset_free(tr_taskset *s);
 tr_taskset *tr_taskset_new(size_t capacity);
 ssize_t tr_all_tasks_fill(tr_taskset *s);
 
-/* Live (not done) tasks in the process, in O(1) per loop, without a snapshot. Any thread. */
+/* Live (not done) tasks in the process, in O(1) per loop, without a snapshot. Any thread.
+ * Exact for the caller's own loop; another loop's share is as of that loop's last turn (or
+ * its last 256 spawns and finishes), because publishing it on every spawn would make a
+ * monitoring thread that polls the count slow the loop down. */
 size_t tr_task_count(void);
 
 /* ---- I/O: fiber-blocking calls on io_uring -------------------------------------------------- */

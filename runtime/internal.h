@@ -212,9 +212,10 @@ struct record_slab;
 struct record_pool {
     tr_task *free;    /* ready for reuse */
     tr_task *pending; /* released since the last reclaim pass: not yet stamped */
+    tr_task *pending_tail;
     size_t pending_count;
-    struct retired_batch *batches_head; /* stamped batches, oldest first */
-    struct retired_batch *batches_tail;
+    tr_task *batches_head; /* stamped batches, oldest first (record.c) */
+    tr_task *batches_tail;
     _Atomic(tr_task *) remote; /* released on other threads (Treiber stack via run_next) */
     struct record_slab *slabs;
 };
@@ -234,6 +235,9 @@ void registry_remove(struct tr_loop *loop, tr_task *t);
 /* Call f on every live task of this loop's shard (the loop's own thread only). */
 void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx);
 size_t registry_shard_live(const struct tr_loop *loop);
+/* Make this loop's live count visible to other threads (each turn, and every few hundred
+ * changes). */
+void registry_publish(struct tr_loop *loop);
 
 /* Epoch pins: a snapshot holds one; record.c asks whether a batch retired at `stamp` may be
  * reused. */

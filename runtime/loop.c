@@ -86,6 +86,7 @@ static void stalled(struct tr_loop *loop) {
 
 /* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
 static void poll_once(struct tr_loop *loop, bool may_block) {
+    registry_publish(loop);
     reap_completions(loop);
     if (timer_heap_size(&loop->timers))
         expire_timers(loop);

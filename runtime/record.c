@@ -11,13 +11,18 @@
  *
  * When no snapshot is alive at all, pending records go straight to free. registry.c holds
  * the epoch and the snapshots' reservations; docs/architecture.md gives the argument.
+ *
+ * A reclaim pass touches cache lines that snapshot threads write (the pins, the epoch), so
+ * it is amortised: while a snapshot is alive, a batch is stamped only once RECLAIM_BATCH
+ * records are pending, and until then the pool grows instead. A batch's stamp and link live
+ * in its first record, in fields no snapshot reader looks at: no allocation.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { FIRST_SLAB = 64, MAX_SLAB = 4096 };
+enum { FIRST_SLAB = 64, MAX_SLAB = 4096, RECLAIM_BATCH = 64 };
 
 struct record_slab {
     struct record_slab *next;
@@ -25,11 +30,20 @@ struct record_slab {
     tr_task items[];
 };
 
-struct retired_batch {
-    struct retired_batch *next;
-    uint64_t stamp;
-    tr_task *list; /* linked through run_next */
-};
+/* A stamped batch is its first record: list through run_next, the stamp in deadline_ns,
+ * the next batch in timer_next, its last record in timer_prev (snapshot readers never read
+ * those). Lists are spliced whole, never walked: the records are cold by now. */
+#define BATCH_STAMP(b) ((b)->deadline_ns)
+#define BATCH_NEXT(b) ((b)->timer_next)
+#define BATCH_TAIL(b) ((b)->timer_prev)
+
+static void record_retire_pool(struct record_pool *p, tr_task *t) {
+    t->run_next = p->pending;
+    if (!p->pending)
+        p->pending_tail = t;
+    p->pending = t;
+    p->pending_count++;
+}
 
 static void free_names(tr_task *t) {
     struct name_node *n = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
@@ -41,55 +55,64 @@ static void free_names(tr_task *t) {
     atomic_store_explicit(&t->custom_name, NULL, memory_order_relaxed);
 }
 
-static void append_list(tr_task **dst, tr_task *list) {
-    while (list) {
-        tr_task *next = list->run_next;
-        list->run_next = *dst;
-        *dst = list;
-        list = next;
+/* Put the list head..tail in front of the free list. */
+static void splice_free(struct record_pool *p, tr_task *head, tr_task *tail) {
+    if (!head)
+        return;
+    tail->run_next = p->free;
+    p->free = head;
+}
+
+static void take_pending(struct record_pool *p, tr_task **head, tr_task **tail) {
+    *head = p->pending;
+    *tail = p->pending_tail;
+    p->pending = p->pending_tail = NULL;
+    p->pending_count = 0;
+}
+
+/* Records whose last reference went on another thread: rare, so walking is fine. */
+static void take_remote(struct record_pool *p) {
+    tr_task *t = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
+    while (t) {
+        tr_task *next = t->run_next;
+        record_retire_pool(p, t);
+        t = next;
     }
 }
 
 /* Move every record whose snapshots have all ended onto the free list. */
 static void reclaim(struct record_pool *p) {
-    tr_task *remote = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
-    append_list(&p->pending, remote);
-
+    take_remote(p);
+    tr_task *head, *tail;
     if (registry_no_pins()) {
-        append_list(&p->free, p->pending);
-        p->pending = NULL;
-        p->pending_count = 0;
+        take_pending(p, &head, &tail);
+        splice_free(p, head, tail);
         while (p->batches_head) {
-            struct retired_batch *b = p->batches_head;
-            p->batches_head = b->next;
-            append_list(&p->free, b->list);
-            free(b);
+            tr_task *b = p->batches_head;
+            p->batches_head = BATCH_NEXT(b);
+            splice_free(p, b, BATCH_TAIL(b));
         }
         p->batches_tail = NULL;
         return;
     }
-    if (p->pending) {
-        struct retired_batch *b = malloc(sizeof *b);
-        if (b) {
-            b->stamp = registry_reclaim_stamp();
-            b->list = p->pending;
-            b->next = NULL;
-            p->pending = NULL;
-            p->pending_count = 0;
-            if (p->batches_tail)
-                p->batches_tail->next = b;
-            else
-                p->batches_head = b;
-            p->batches_tail = b;
-        }
-    }
-    while (p->batches_head && registry_stamp_is_free(p->batches_head->stamp)) {
-        struct retired_batch *b = p->batches_head;
-        p->batches_head = b->next;
+    /* Older batches first: the one stamped now cannot be free yet (every live pin is older). */
+    while (p->batches_head && registry_stamp_is_free(BATCH_STAMP(p->batches_head))) {
+        tr_task *b = p->batches_head;
+        p->batches_head = BATCH_NEXT(b);
         if (!p->batches_head)
             p->batches_tail = NULL;
-        append_list(&p->free, b->list);
-        free(b);
+        splice_free(p, b, BATCH_TAIL(b));
+    }
+    if (p->pending_count >= RECLAIM_BATCH) {
+        take_pending(p, &head, &tail);
+        BATCH_STAMP(head) = registry_reclaim_stamp();
+        BATCH_TAIL(head) = tail;
+        BATCH_NEXT(head) = NULL;
+        if (p->batches_tail)
+            BATCH_NEXT(p->batches_tail) = head;
+        else
+            p->batches_head = head;
+        p->batches_tail = head;
     }
 }
 
@@ -127,10 +150,7 @@ tr_task *record_alloc(struct tr_loop *loop) {
 }
 
 void record_retire(struct tr_loop *loop, tr_task *t) {
-    struct record_pool *p = &loop->records;
-    t->run_next = p->pending;
-    p->pending = t;
-    p->pending_count++;
+    record_retire_pool(&loop->records, t);
 }
 
 static void free_slab(void *mem) {
@@ -142,11 +162,6 @@ static void free_slab(void *mem) {
 
 void record_pool_destroy(struct tr_loop *loop) {
     struct record_pool *p = &loop->records;
-    while (p->batches_head) {
-        struct retired_batch *b = p->batches_head;
-        p->batches_head = b->next;
-        free(b);
-    }
     /* A snapshot taken on another thread may still hold records of this loop: then they
      * are handed to the registry, which frees them when the last snapshot goes. */
     bool pinned = !registry_no_pins();

@@ -34,15 +34,24 @@ enum { PINS_PER_BLOCK = 63 };
 typedef _Atomic uintptr_t slot_t;
 
 struct reg_shard {
-    _Atomic size_t live; /* written by the owning loop only; read by anyone */
-    char pad_live[64 - sizeof(size_t)];
+    /* Read by any thread (tr_task_count walks the shards). The live count is published by
+     * the owning loop every PUBLISH_EVERY changes and at each turn, not per spawn: a line
+     * another core keeps reading costs a cache miss on every write. */
+    _Atomic size_t live;
     struct reg_shard *next; /* immutable once published */
     _Atomic bool owned;
+    /* Written by the owning loop alone, on every spawn and finish: its own cache line. */
+    _Alignas(64) size_t live_exact;
+    uint32_t changes;
     uint64_t free_head;  /* slot index + 1 of the first free slot; 0 = none */
     uint32_t *chunk_ids; /* the chunks this shard owns */
     size_t nchunks;
     size_t chunk_cap;
+    uint32_t *emptied; /* chunks whose count reached 0 since the last publish */
+    size_t nemptied;
 };
+
+enum { PUBLISH_EVERY = 256 };
 
 struct pin {
     _Atomic uint64_t epoch;
@@ -61,7 +70,12 @@ struct orphan {
 
 static struct registry {
     _Atomic(slot_t *) chunks[MAX_CHUNKS];
-    _Atomic uint32_t chunk_count; /* chunks ever claimed: the scan bound */
+    /* Scans skip chunks whose flag is clear. Set by the owner when a task enters an empty
+     * chunk (before its slot is written), cleared lazily at publish time if the chunk is
+     * still empty: a task alive for a whole snapshot keeps its chunk's flag set throughout. */
+    _Atomic uint8_t occupied[MAX_CHUNKS];
+    uint32_t chunk_live[MAX_CHUNKS]; /* tasks per chunk; only the owning loop touches it */
+    _Atomic uint32_t chunk_count;    /* chunks ever claimed: the scan bound */
     _Atomic(struct reg_shard *) shards;
     pthread_mutex_t spare_lock; /* chunks of ended loops, for the next loop; cold path only */
     uint32_t *spare;
@@ -125,9 +139,12 @@ void registry_detach(struct tr_loop *loop) {
         reg.spare[reg.nspare++] = s->chunk_ids[i];
     pthread_mutex_unlock(&reg.spare_lock);
     free(s->chunk_ids);
-    s->chunk_ids = NULL;
-    s->nchunks = s->chunk_cap = 0;
+    free(s->emptied);
+    s->chunk_ids = s->emptied = NULL;
+    s->nchunks = s->chunk_cap = s->nemptied = 0;
     s->free_head = 0;
+    s->live_exact = 0;
+    s->changes = 0;
     atomic_store_explicit(&s->live, 0, memory_order_relaxed);
     atomic_store_explicit(&s->owned, false, memory_order_release);
     loop->shard = NULL;
@@ -142,6 +159,10 @@ static int shard_grow(struct reg_shard *s) {
         if (!ids)
             return -ENOMEM;
         s->chunk_ids = ids;
+        uint32_t *emptied = realloc(s->emptied, cap * sizeof *emptied);
+        if (!emptied)
+            return -ENOMEM;
+        s->emptied = emptied;
         s->chunk_cap = cap;
     }
     uint32_t id = UINT32_MAX;
@@ -173,6 +194,24 @@ static int shard_grow(struct reg_shard *s) {
     return 0;
 }
 
+/* Publish the live count, and clear the occupied flag of chunks that are still empty. */
+void registry_publish(struct tr_loop *loop) {
+    struct reg_shard *s = loop->shard;
+    for (size_t i = 0; i < s->nemptied; i++) {
+        uint32_t c = s->emptied[i];
+        if (reg.chunk_live[c] == 0)
+            atomic_store_explicit(&reg.occupied[c], 0, memory_order_relaxed);
+    }
+    s->nemptied = 0;
+    if (atomic_load_explicit(&s->live, memory_order_relaxed) != s->live_exact)
+        atomic_store_explicit(&s->live, s->live_exact, memory_order_relaxed);
+}
+
+static inline void count_change(struct tr_loop *loop, struct reg_shard *s) {
+    if (TR_UNLIKELY(++s->changes % PUBLISH_EVERY == 0))
+        registry_publish(loop);
+}
+
 int registry_add(struct tr_loop *loop, tr_task *t) {
     struct reg_shard *s = loop->shard;
     if (TR_UNLIKELY(!s->free_head) && shard_grow(s) < 0)
@@ -181,10 +220,13 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
     slot_t *slot = slot_at(index);
     s->free_head = atomic_load_explicit(slot, memory_order_relaxed) >> 1;
     t->slot = index;
+    uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
+    if (reg.chunk_live[c]++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
+        atomic_store_explicit(&reg.occupied[c], 1, memory_order_release);
     /* Release: whoever reads this slot sees the record initialised. */
     atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
-    atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    s->live_exact++;
+    count_change(loop, s);
     return 0;
 }
 
@@ -192,8 +234,11 @@ void registry_remove(struct tr_loop *loop, tr_task *t) {
     struct reg_shard *s = loop->shard;
     atomic_store_explicit(slot_at(t->slot), free_link(s->free_head), memory_order_release);
     s->free_head = t->slot + 1;
-    atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+    uint32_t c = (uint32_t)(t->slot / SLOTS_PER_CHUNK);
+    if (--reg.chunk_live[c] == 0 && s->nemptied < s->chunk_cap)
+        s->emptied[s->nemptied++] = c; /* its flag is cleared at the next publish */
+    s->live_exact--;
+    count_change(loop, s);
 }
 
 void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx) {
@@ -209,14 +254,18 @@ void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), v
 }
 
 size_t registry_shard_live(const struct tr_loop *loop) {
-    return atomic_load_explicit(&loop->shard->live, memory_order_relaxed);
+    return loop->shard->live_exact;
 }
 
+/* Exact for the caller's own loop; other loops' counts are at most one turn (or
+ * PUBLISH_EVERY spawns and finishes) old. */
 TR_EXPORT size_t tr_task_count(void) {
+    struct tr_loop *own = tr_tls_loop;
     size_t n = 0;
     for (struct reg_shard *s = atomic_load_explicit(&reg.shards, memory_order_acquire); s;
          s = s->next)
-        n += atomic_load_explicit(&s->live, memory_order_relaxed);
+        n += own && own->shard == s ? s->live_exact
+                                    : atomic_load_explicit(&s->live, memory_order_relaxed);
     return n;
 }
 
@@ -237,6 +286,8 @@ size_t registry_scan(tr_task **out, size_t cap) {
         nchunks = MAX_CHUNKS; /* claims past the end failed and were never published */
     size_t n = 0;
     for (uint32_t c = 0; c < nchunks; c++) {
+        if (!atomic_load_explicit(&reg.occupied[c], memory_order_acquire))
+            continue;
         slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
         if (!chunk)
             continue;
