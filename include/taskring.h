@@ -21,7 +21,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -223,12 +222,12 @@ int tr_listener_accept(tr_listener *l);
 void tr_listener_close(tr_listener *l);
 
 /*
- * Wait for one of the signals in `set` (e.g. SIGINT, SIGTERM) through a signalfd read on the
+ * Wait for one of `count` signals (e.g. {SIGINT, SIGTERM}) through a signalfd read on the
  * ring. The signals are blocked on the calling thread first, so they are queued for the
- * loop instead of killing the process. Returns the signal number, -ECANCELED, -ETIME, or
- * -EPERM outside a task.
+ * loop instead of killing the process. Returns the signal number, -EINVAL (NULL, empty, or
+ * not a signal), -ECANCELED, -ETIME, or -EPERM outside a task.
  */
-int tr_signal_wait(const sigset_t *set);
+int tr_signal_wait(const int *signals, size_t count);
 
 /* ---- Errors -------------------------------------------------------------------------------- */
 

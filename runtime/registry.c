@@ -85,7 +85,24 @@ static struct registry {
     _Atomic size_t live_pins;
     _Atomic(struct pin_block *) pin_blocks;
     _Atomic(struct orphan *) orphans;
+#if defined(TASKRING_TSAN)
+    _Atomic uint64_t fence_word;
+#endif
 } reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
+
+/*
+ * The full fence the reclamation argument needs. ThreadSanitizer does not model standalone
+ * fences (and gcc refuses them under -fsanitize=thread), so its builds use a seq_cst
+ * read-modify-write on one shared word instead, which it does model and which is at least
+ * as strong.
+ */
+static inline void full_fence(void) {
+#if defined(TASKRING_TSAN)
+    atomic_fetch_add_explicit(&reg.fence_word, 0, memory_order_seq_cst);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
 
 static inline slot_t *slot_at(uint64_t index) {
     slot_t *chunk =
@@ -348,7 +365,7 @@ pin_t *registry_pin(void) {
     atomic_store(&p->epoch, atomic_fetch_add(&reg.epoch, 1));
     /* Pairs with the fence in the reclaimer: either it sees this pin, or this scan sees
      * every slot it cleared before reading the epoch. */
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     return p;
 }
 
@@ -369,17 +386,17 @@ void registry_unpin(pin_t *p) {
 }
 
 bool registry_no_pins(void) {
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     return atomic_load(&reg.live_pins) == 0;
 }
 
 uint64_t registry_reclaim_stamp(void) {
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     return atomic_load(&reg.epoch);
 }
 
 bool registry_stamp_is_free(uint64_t stamp) {
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
     for (struct pin_block *b = atomic_load_explicit(&reg.pin_blocks, memory_order_acquire); b;
          b = b->next)
         for (int i = 0; i < PINS_PER_BLOCK; i++)

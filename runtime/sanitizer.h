@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #if defined(TASKRING_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 #if defined(TASKRING_TSAN)
@@ -77,6 +78,8 @@ san_after_switch(struct tr_loop *loop, tr_task *self, bool came_from_scheduler) 
 static inline __attribute__((always_inline)) void san_fiber_create(tr_task *t) {
     (void)t;
 #if defined(TASKRING_ASAN)
+    /* A recycled stack still carries the shadow marks of its previous task's frames. */
+    ASAN_UNPOISON_MEMORY_REGION(t->stack->lo, t->stack->size);
     t->asan_fake_stack = NULL;
 #endif
 #if defined(TASKRING_TSAN)
