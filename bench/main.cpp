@@ -1,0 +1,590 @@
+// main.cpp - taskring_bench: runs every benchmark (google-benchmark), the CPython asyncio peer
+// (bench/peers/asyncio_peer.py, when python3 is on PATH), and prints a summary table of medians
+// beside their same-run floors, the targets, and the peer's figures.
+//
+// Usage: taskring_bench [--quick] [--no_peer] [--python=EXE] [--peer_script=PATH]
+//                       [--peer_out=PATH] [google-benchmark flags...]
+// Defaults added before the user's flags (which override them):
+//   --benchmark_repetitions=5 --benchmark_display_aggregates_only=true
+//   --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json --benchmark_out_format=json
+// The peer's JSON goes to --peer_out (default: taskring_peer.json beside --benchmark_out).
+// Exit status: 0 when every benchmark ran (MISS rows included), 1 when one failed.
+#include "bench.hpp"
+
+#include "taskring.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#ifndef TASKRING_PEER_SCRIPT
+#define TASKRING_PEER_SCRIPT "bench/peers/asyncio_peer.py"
+#endif
+
+namespace trb {
+namespace {
+
+// ---- collecting results -------------------------------------------------------------------------
+
+struct Result {
+    bool ok = false; // a median (or the single run) is available
+    std::string error;
+    double real_ns = 0; // per iteration
+    std::map<std::string, double> counters;
+};
+std::map<std::string, Result> g_results;
+int g_failed = 0;
+
+double unit_ns(benchmark::TimeUnit u) {
+    switch (u) {
+    case benchmark::kNanosecond:
+        return 1;
+    case benchmark::kMicrosecond:
+        return 1e3;
+    case benchmark::kMillisecond:
+        return 1e6;
+    default:
+        return 1e9;
+    }
+}
+
+// The JSON file reporter sees every run (repetitions and aggregates): collect from it.
+class CollectingJSONReporter : public benchmark::JSONReporter {
+  public:
+    void ReportRuns(const std::vector<Run> &runs) override {
+        for (const Run &r : runs) {
+            // The registered name, without the /iterations:1/repeats:1/manual_time decorations.
+            Result &res = g_results[r.run_name.function_name];
+            if (r.error_occurred) {
+                if (res.error.empty())
+                    g_failed++;
+                res.error = r.error_message;
+                continue;
+            }
+            bool single = r.run_type == Run::RT_Iteration && r.repetitions <= 1;
+            bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+            if (!single && !median)
+                continue;
+            res.ok = true;
+            res.real_ns = r.GetAdjustedRealTime() * unit_ns(r.time_unit);
+            for (const auto &c : r.counters)
+                res.counters[c.first] = c.second.value;
+        }
+        JSONReporter::ReportRuns(runs);
+    }
+};
+
+const Result *get(const std::string &name) {
+    auto it = g_results.find(name);
+    return it == g_results.end() ? nullptr : &it->second;
+}
+
+// real time per item (task or op) in ns; NAN when missing.
+double per_item(const std::string &name) {
+    const Result *r = get(name);
+    if (!r || !r->ok || !r->error.empty())
+        return NAN;
+    auto it = r->counters.find("items");
+    double items = it == r->counters.end() ? 1 : it->second;
+    return r->real_ns / items;
+}
+
+double counter(const std::string &name, const std::string &key) {
+    const Result *r = get(name);
+    if (!r || !r->ok || !r->error.empty())
+        return NAN;
+    auto it = r->counters.find(key);
+    return it == r->counters.end() ? NAN : it->second;
+}
+
+std::string error_of(const std::string &name) {
+    const Result *r = get(name);
+    if (!r)
+        return "not run";
+    return r->error;
+}
+
+// ---- the peer -----------------------------------------------------------------------------------
+
+struct Peer {
+    bool ran = false;
+    std::string status; // shown in place of figures when !ran
+    std::string json;
+};
+
+bool find_in_path(const std::string &exe) {
+    if (exe.find('/') != std::string::npos)
+        return access(exe.c_str(), X_OK) == 0;
+    const char *path = getenv("PATH");
+    std::string p = path ? path : "";
+    size_t pos = 0;
+    while (pos <= p.size()) {
+        size_t end = p.find(':', pos);
+        if (end == std::string::npos)
+            end = p.size();
+        std::string dir = end > pos ? p.substr(pos, end - pos) : ".";
+        std::string full = dir + "/" + exe;
+        struct stat sb;
+        if (stat(full.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && access(full.c_str(), X_OK) == 0)
+            return true;
+        pos = end + 1;
+    }
+    return false;
+}
+
+// The peer prints flat JSON: "key": number pairs (and a few strings). Find a number by key.
+double peer_num(const Peer &p, const std::string &key) {
+    if (!p.ran)
+        return NAN;
+    std::string pat = "\"" + key + "\":";
+    size_t at = p.json.find(pat);
+    if (at == std::string::npos)
+        return NAN;
+    const char *s = p.json.c_str() + at + pat.size();
+    char *end = nullptr;
+    double v = strtod(s, &end);
+    return end == s ? NAN : v;
+}
+
+std::string peer_str(const Peer &p, const std::string &key) {
+    std::string pat = "\"" + key + "\": \"";
+    size_t at = p.json.find(pat);
+    if (at == std::string::npos)
+        return "";
+    size_t b = at + pat.size(), e = p.json.find('"', b);
+    return e == std::string::npos ? "" : p.json.substr(b, e - b);
+}
+
+Peer run_peer(const std::string &python, const std::string &script, const std::string &out_path,
+              bool quick) {
+    Peer p;
+    if (!find_in_path(python)) {
+        p.status = python + " not found";
+        return p;
+    }
+    if (access(script.c_str(), R_OK) != 0) {
+        p.status = "peer script missing: " + script;
+        return p;
+    }
+    fprintf(stderr, "\n[taskring_bench] running the asyncio peer: %s %s%s\n", python.c_str(),
+            script.c_str(), quick ? " --quick" : "");
+    std::vector<std::string> args = {python, script};
+    if (quick)
+        args.push_back("--quick");
+    std::string out, err;
+    if (!run_child(args, 400, &out, &err)) {
+        p.status = "peer failed: " + err;
+        return p;
+    }
+    p.ran = true;
+    p.json = out;
+    std::ofstream f(out_path);
+    f << out;
+    if (!f)
+        fprintf(stderr, "[taskring_bench] could not write %s\n", out_path.c_str());
+    return p;
+}
+
+// ---- formatting ---------------------------------------------------------------------------------
+
+std::string fmt(const char *f, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, f, v);
+    return buf;
+}
+
+std::string fmt_ns(double ns) {
+    if (std::isnan(ns))
+        return "n/a";
+    if (ns < 10)
+        return fmt("%.2f ns", ns);
+    if (ns < 1000)
+        return fmt("%.1f ns", ns);
+    if (ns < 1e6)
+        return fmt("%.2f us", ns / 1e3);
+    if (ns < 1e9)
+        return fmt("%.2f ms", ns / 1e6);
+    return fmt("%.3f s", ns / 1e9);
+}
+
+// A time with a unit suffix such as "/op", or "n/a" alone.
+std::string fmt_per(double ns, const char *per) {
+    return std::isnan(ns) ? "n/a" : fmt_ns(ns) + per;
+}
+
+std::string fmt_bytes(double b) {
+    if (std::isnan(b))
+        return "n/a";
+    if (b < 1024)
+        return fmt("%.0f B", b);
+    return fmt("%.2f KiB", b / 1024);
+}
+
+std::string fmt_rate(double r) {
+    if (std::isnan(r))
+        return "n/a";
+    if (r >= 1e6)
+        return fmt("%.2f M/s", r / 1e6);
+    if (r >= 1e3)
+        return fmt("%.1f K/s", r / 1e3);
+    return fmt("%.0f /s", r);
+}
+
+std::string fmt_ratio(double x) {
+    if (std::isnan(x) || std::isinf(x))
+        return "-";
+    return x < 10 ? fmt("%.2fx", x) : fmt("%.1fx", x);
+}
+
+std::string fmt_pct(double p) {
+    return std::isnan(p) ? "n/a" : fmt("%.1f%%", p);
+}
+
+std::string fmt_count(double n) {
+    return std::isnan(n) ? "n/a" : fmt("%.0f", n);
+}
+
+std::string verdict(bool known, bool pass) {
+    return !known ? "n/a" : pass ? "PASS" : "MISS";
+}
+
+struct Table {
+    std::vector<std::vector<std::string>> rows;
+    void row(std::vector<std::string> r) {
+        rows.push_back(std::move(r));
+    }
+    void print() const {
+        std::vector<size_t> w;
+        for (const auto &r : rows) {
+            if (w.size() < r.size())
+                w.resize(r.size(), 0);
+            for (size_t i = 0; i < r.size(); i++)
+                w[i] = std::max(w[i], r[i].size());
+        }
+        for (const auto &r : rows) {
+            std::string line;
+            for (size_t i = 0; i < r.size(); i++) {
+                std::string cell = r[i];
+                if (i + 1 < r.size())
+                    cell.resize(w[i] + 2, ' ');
+                line += cell;
+            }
+            while (!line.empty() && line.back() == ' ')
+                line.pop_back();
+            printf("%s\n", line.c_str());
+        }
+    }
+};
+
+const char *kUnstarted = "all_tasks/unstarted/";
+const char *kSleeping = "all_tasks/sleeping/";
+
+std::string nkey(size_t n) {
+    return "n:" + std::to_string(n);
+}
+
+void print_summary(const Peer &peer, int reps, double wall_s) {
+    const double jump = per_item("floor/jump_fcontext_rtt");
+    const double yield = per_item("task/yield_rtt");
+    const double spawn = per_item("task/spawn_run_release/k:1000");
+    const double spawn_await = per_item("task/spawn_await_release/k:1000");
+    auto snap = [](const char *kind, const char *how, size_t n) {
+        return per_item(std::string(kind) + how + "/" + nkey(n));
+    };
+    auto floor_of = [](size_t n) { return per_item("floor/memcpy_8B_x_N/" + nkey(n)); };
+
+    printf("\n==== taskring_bench summary: medians of %d repetitions (subprocess experiments: "
+           "%d), %ld CPUs ====\n",
+           reps, g_opt.probe_reps, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("Times are per task (per round trip / per op where said). Snapshots are taken from a "
+           "thread that is not the loop's.\n\n");
+
+    Table t;
+    t.row({"figure", "taskring", "floor / baseline (same run)", "ratio", "target", "result"});
+    t.row({"spawn+run+finish+release", fmt_ns(spawn), "-", "-", "<= 50 ns",
+           verdict(!std::isnan(spawn), spawn <= 50)});
+    t.row({"tr_yield round trip", fmt_ns(yield), "jump_fcontext rtt " + fmt_ns(jump),
+           fmt_ratio(yield / jump), "<= 1.5x floor",
+           verdict(!std::isnan(yield / jump), yield / jump <= 1.5)});
+    {
+        double f = snap(kUnstarted, "fill", 1000000), m = floor_of(1000000);
+        t.row({"tr_all_tasks_fill, 1M live", fmt_ns(f), "memcpy 8 B/task " + fmt_ns(m),
+               fmt_ratio(f / m), "<= 1 ns and <= 4x floor",
+               verdict(!std::isnan(f / m), f <= 1 && f / m <= 4)});
+        double a = snap(kUnstarted, "alloc", 1000000);
+        t.row({"tr_all_tasks, 1M live", fmt_ns(a), "memcpy 8 B/task " + fmt_ns(m), fmt_ratio(a / m),
+               "<= 3 ns", verdict(!std::isnan(a), a <= 3)});
+        double a1k = snap(kUnstarted, "alloc", 1000), m1k = floor_of(1000);
+        t.row({"tr_all_tasks, 1K live", fmt_ns(a1k), "memcpy 8 B/task " + fmt_ns(m1k),
+               fmt_ratio(a1k / m1k), "<= 5 ns", verdict(!std::isnan(a1k), a1k <= 5)});
+    }
+    {
+        double alone = counter("churn/spawn_rate", "spawn_rate_alone");
+        double with = counter("churn/spawn_rate", "spawn_rate_with_snapshotter");
+        double drop = counter("churn/spawn_rate", "spawn_rate_drop_pct");
+        double control = counter("churn/spawn_rate", "control_drop_pct");
+        t.row({"spawn rate, snapshotter running", fmt_rate(with),
+               "alone " + fmt_rate(alone) + "; busy control thread " +
+                   (std::isnan(control) ? "n/a" : fmt("%+.1f%%", -control)),
+               std::isnan(drop) ? "-" : fmt("%.1f%% drop", drop), "drop <= 10%",
+               verdict(!std::isnan(drop), drop <= 10)});
+    }
+    {
+        double f = snap(kUnstarted, "fill", 4000000), a = snap(kUnstarted, "alloc", 4000000);
+        double m = floor_of(4000000);
+        std::string ef = error_of(std::string(kUnstarted) + "fill/" + nkey(4000000));
+        std::string ea = error_of(std::string(kUnstarted) + "alloc/" + nkey(4000000));
+        bool works = !std::isnan(f) && !std::isnan(a);
+        std::string fig = works ? "fill " + fmt_ns(f) + ", alloc " + fmt_ns(a)
+                                : "FAILED: " + (ef.empty() ? ea : ef);
+        t.row({"4M live tasks: snapshot", fig, "memcpy 8 B/task " + fmt_ns(m), fmt_ratio(f / m),
+               "fits, snapshot works", works ? "PASS" : "MISS"});
+    }
+    {
+        double wall = counter("sleepers/n:1000000", "wall_ns");
+        double touch = per_item("floor/first_touch_page_x_N/n:1000000") * 1e6;
+        t.row({"1M sleepers (1 s): first spawn -> last wake", fmt_ns(wall),
+               "1 s + faulting 1M fresh pages " + fmt_ns(touch), fmt_ratio(wall / (1e9 + touch)),
+               "<= 1.2 s", verdict(!std::isnan(wall), wall <= 1.2e9)});
+    }
+    {
+        double u = counter("memory/unstarted/n:1000000", "bytes_per_task");
+        double s = counter("memory/sleeping/n:1000000", "bytes_per_task");
+        t.row({"RSS per task, 1M scheduled-not-started", fmt_bytes(u), "-", "-", "<= 256 B",
+               verdict(!std::isnan(u), u <= 256)});
+        t.row({"RSS per task, 1M sleeping", fmt_bytes(s), "-", "-", "<= 4.5 KiB",
+               verdict(!std::isnan(s), s <= 4.5 * 1024)});
+    }
+    t.print();
+
+    printf("\n---- details ----\n");
+    Table d;
+    d.row({"floors", "", "", "", ""});
+    d.row({"  jump_fcontext round trip", fmt_ns(jump), "", "", ""});
+    d.row({"  io_uring NOP, one at a time", fmt_per(per_item("floor/uring_nop/batch:1"), "/op"), "",
+           "", ""});
+    d.row({"  io_uring NOP, batches of 32", fmt_per(per_item("floor/uring_nop/batch:32"), "/op"),
+           "", "", ""});
+    d.row(
+        {"  fault in 1 fresh page (1M pages, 80 KiB apart)",
+         fmt_per(per_item("floor/first_touch_page_x_N/n:1000000"), "/page"),
+         "worst " + fmt_ns(counter("floor/first_touch_page_x_N/n:1000000", "worst_ns")) + " for 1M",
+         "", ""});
+    d.row({"tasks", "", "", "", ""});
+    d.row({"  spawn+await+release (await each)", fmt_ns(spawn_await), "", "", ""});
+    {
+        double one = per_item("task/tr_nop/tasks:1"), many = per_item("task/tr_nop/tasks:32");
+        d.row({"  tr_nop, one task", fmt_per(one, "/op"),
+               fmt_ratio(one / per_item("floor/uring_nop/batch:1")) + " raw NOP one at a time", "",
+               ""});
+        d.row({"  tr_nop, 32 tasks at once", fmt_per(many, "/op"),
+               fmt_ratio(many / per_item("floor/uring_nop/batch:32")) + " raw NOP batches of 32",
+               "", ""});
+    }
+    d.row({"tr_all_tasks per task, by live N", "alloc", "fill", "memcpy floor", "fill/floor"});
+    for (size_t n : kSnapshotSizes) {
+        double a = snap(kUnstarted, "alloc", n), f = snap(kUnstarted, "fill", n);
+        d.row({"  unstarted, N=" + count_label(n), fmt_ns(a), fmt_ns(f), fmt_ns(floor_of(n)),
+               fmt_ratio(f / floor_of(n))});
+    }
+    for (size_t n : {size_t(1000), size_t(100000), size_t(1000000)}) {
+        double a = snap(kSleeping, "alloc", n), f = snap(kSleeping, "fill", n);
+        d.row({"  in tr_sleep, N=" + count_label(n), fmt_ns(a), fmt_ns(f), fmt_ns(floor_of(n)),
+               fmt_ratio(f / floor_of(n))});
+    }
+    {
+        std::string a = std::string(kUnstarted) + "alloc/n:1000/after_peak:4M";
+        std::string f = std::string(kUnstarted) + "fill/n:1000/after_peak:4M";
+        d.row({"  unstarted, N=1K after a 4M peak", fmt_ns(per_item(a)), fmt_ns(per_item(f)),
+               fmt_ns(floor_of(1000)), fmt_ratio(per_item(f) / floor_of(1000))});
+    }
+    d.row({"churn (spawn flat out; 2nd thread)", "spawn rate", "drop vs alone", "snapshots", ""});
+    for (const char *name : {"churn/spawn_rate", "churn/spawn_rate/after_peak:4M"}) {
+        bool peak = strstr(name, "after_peak") != nullptr;
+        auto c = [&](const char *k) { return counter(name, k); };
+        d.row({peak ? "after a 4M peak:" : "steady:", "", "", "", ""});
+        d.row({"  alone", fmt_rate(c("spawn_rate_alone")), "", "", ""});
+        d.row({"  with snapshotter", fmt_rate(c("spawn_rate_with_snapshotter")),
+               fmt_pct(c("spawn_rate_drop_pct")), fmt_rate(c("snapshot_rate")),
+               fmt_count(c("snapshot_avg_live")) + " live on average"});
+        d.row({"  with busy control thread", fmt_rate(c("spawn_rate_with_control")),
+               fmt_pct(c("control_drop_pct")), "", ""});
+    }
+    const char *sl = "sleepers/n:1000000";
+    d.row({"1M sleepers", "", "", "", ""});
+    d.row({"  spawning 1M", fmt_ns(counter(sl, "spawn_ns")), "", "", ""});
+    d.row({"  first wake / wake spread", fmt_ns(counter(sl, "first_wake_ns")),
+           fmt_ns(counter(sl, "wake_spread_ns")), "", ""});
+    d.row({"  lateness p50 / p99 / max", fmt_ns(counter(sl, "late_p50_ns")),
+           fmt_ns(counter(sl, "late_p99_ns")), fmt_ns(counter(sl, "late_max_ns")), ""});
+    d.row({"  worst wall of the repetitions", fmt_ns(counter(sl, "wall_ns_worst")), "", "", ""});
+    d.row({"memory (fresh process)", "RSS/task", "VSZ/task", "", ""});
+    d.row({"  1M scheduled-not-started",
+           fmt_bytes(counter("memory/unstarted/n:1000000", "bytes_per_task")),
+           fmt_bytes(counter("memory/unstarted/n:1000000", "vsz_per_task")), "", ""});
+    d.row({"  1M sleeping", fmt_bytes(counter("memory/sleeping/n:1000000", "bytes_per_task")),
+           fmt_bytes(counter("memory/sleeping/n:1000000", "vsz_per_task")), "", ""});
+    d.print();
+
+    std::string py = peer.ran ? "CPython " + peer_str(peer, "python") : "CPython";
+    printf("\n---- vs %s asyncio (bench/peers/asyncio_peer.py; its all_tasks runs on the loop's "
+           "own thread) ----\n",
+           py.c_str());
+    Table p;
+    p.row({"figure", "taskring", "asyncio", "asyncio / taskring"});
+    auto peer_row = [&](const std::string &what, double ours, const std::string &key,
+                        std::string (*f)(double)) {
+        double theirs = peer_num(peer, key);
+        p.row({what, f(ours), peer.ran ? f(theirs) : peer.status,
+               peer.ran ? fmt_ratio(theirs / ours) : "-"});
+    };
+    peer_row("spawn+await+release / create_task+await", spawn_await, "create_task_await_ns",
+             fmt_ns);
+    peer_row("spawn+run+release / create_task+sleep(0)", spawn, "create_task_yield_ns", fmt_ns);
+    peer_row("tr_yield / sleep(0) round trip", yield, "sleep0_rtt_ns", fmt_ns);
+    for (size_t n : {size_t(1), size_t(1000), size_t(100000), size_t(1000000)})
+        peer_row("all_tasks per task, N=" + count_label(n), snap(kUnstarted, "alloc", n),
+                 "all_tasks_ns_per_task_" + std::to_string(n), fmt_ns);
+    peer_row("RSS per scheduled-not-started task",
+             counter("memory/unstarted/n:1000000", "bytes_per_task"), "rss_pending_bytes_per_task",
+             fmt_bytes);
+    peer_row("RSS per sleeping task", counter("memory/sleeping/n:1000000", "bytes_per_task"),
+             "rss_sleeping_bytes_per_task", fmt_bytes);
+    p.print();
+
+    if (g_failed) {
+        printf("\n---- failures ----\n");
+        for (const auto &kv : g_results)
+            if (!kv.second.error.empty())
+                printf("%s: %s\n", kv.first.c_str(), kv.second.error.c_str());
+    }
+    printf("\nTotal wall time: %.1f s\n", wall_s);
+}
+
+std::string dir_of(const std::string &path) {
+    size_t slash = path.rfind('/');
+    return slash == std::string::npos ? "" : path.substr(0, slash + 1);
+}
+
+std::string self_exe(const char *argv0) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return argv0;
+    buf[n] = 0;
+    return buf;
+}
+
+void usage() {
+    printf("taskring_bench: taskring's benchmark suite, ending in a summary table.\n\n"
+           "  --quick              3 repetitions, shorter phases, 1 subprocess run each\n"
+           "  --no_peer            skip the CPython asyncio peer\n"
+           "  --python=EXE         interpreter for the peer (default python3)\n"
+           "  --peer_script=PATH   default %s\n"
+           "  --peer_out=PATH      peer JSON (default taskring_peer.json beside --benchmark_out)\n"
+           "  --benchmark_*        google-benchmark flags; defaults: --benchmark_repetitions=5\n"
+           "                       --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json\n"
+           "Plot: tools/plot_all_tasks.sh BENCH_JSON PEER_JSON\n\n",
+           TASKRING_PEER_SCRIPT);
+}
+
+} // namespace
+} // namespace trb
+
+int main(int argc, char **argv) {
+    using namespace trb;
+    if (argc >= 2 && strncmp(argv[1], "--tr-probe=", 11) == 0)
+        return probe_main(argv[1] + 11);
+
+    uint64_t t_start = now_ns();
+    bool no_peer = false;
+    std::string python = "python3", peer_script = TASKRING_PEER_SCRIPT, peer_out;
+    std::vector<std::string> user;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a == "--quick")
+            g_opt.quick = true;
+        else if (a == "--no_peer")
+            no_peer = true;
+        else if (a.rfind("--python=", 0) == 0)
+            python = a.substr(9);
+        else if (a.rfind("--peer_script=", 0) == 0)
+            peer_script = a.substr(14);
+        else if (a.rfind("--peer_out=", 0) == 0)
+            peer_out = a.substr(11);
+        else {
+            if (a == "--help" || a == "-h")
+                usage();
+            user.push_back(a);
+        }
+    }
+    g_opt.self_exe = self_exe(argv[0]);
+    if (g_opt.quick) {
+        g_opt.probe_reps = 1;
+        g_opt.churn_rounds = 3;
+        g_opt.churn_phase_s = 0.2;
+    }
+    int reps = g_opt.quick ? 3 : 5;
+    std::string out = "taskring_bench.json";
+    std::vector<std::string> args = {
+        argv[0],
+        "--benchmark_repetitions=" + std::to_string(reps),
+        "--benchmark_display_aggregates_only=true",
+        std::string("--benchmark_min_time=") + (g_opt.quick ? "0.05" : "0.2"),
+        "--benchmark_out=" + out,
+        "--benchmark_out_format=json",
+    };
+    for (const std::string &a : user) {
+        if (a.rfind("--benchmark_out=", 0) == 0)
+            out = a.substr(16);
+        if (a.rfind("--benchmark_repetitions=", 0) == 0)
+            reps = atoi(a.c_str() + 24);
+        args.push_back(a);
+    }
+    if (peer_out.empty())
+        peer_out = dir_of(out) + "taskring_peer.json";
+
+    std::vector<char *> bargv;
+    for (std::string &a : args)
+        bargv.push_back(&a[0]);
+    int bargc = int(bargv.size());
+    bargv.push_back(nullptr);
+    benchmark::Initialize(&bargc, bargv.data());
+    if (benchmark::ReportUnrecognizedArguments(bargc, bargv.data()))
+        return 2;
+
+    register_floors();
+    register_tasks();
+    register_snapshots();
+    register_experiments();
+
+    bool color = isatty(STDOUT_FILENO);
+    for (const std::string &a : user)
+        if (a.rfind("--benchmark_color=", 0) == 0)
+            color = a.substr(18) == "true" || a.substr(18) == "yes" || a.substr(18) == "1" ||
+                    (a.substr(18) == "auto" && isatty(STDOUT_FILENO));
+    benchmark::ConsoleReporter display(color ? benchmark::ConsoleReporter::OO_ColorTabular
+                                             : benchmark::ConsoleReporter::OO_Tabular);
+    CollectingJSONReporter file;
+    benchmark::RunSpecifiedBenchmarks(&display, &file);
+    population_reset();
+    benchmark::Shutdown();
+
+    Peer peer;
+    if (no_peer)
+        peer.status = "skipped (--no_peer)";
+    else
+        peer = run_peer(python, peer_script, peer_out, g_opt.quick);
+
+    print_summary(peer, reps, (now_ns() - t_start) * 1e-9);
+    printf("JSON: %s%s%s\n", out.c_str(), peer.ran ? " and " : "",
+           peer.ran ? peer_out.c_str() : "");
+    return g_failed ? 1 : 0;
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# THE main job: the benchmark suite. Installs what is missing and builds Release in
+# build/release (tools/setup.sh), then runs build/release/bench/taskring_bench with this
+# script's arguments; it ends with a summary table.
+#
+#   tools/bench.sh [taskring_bench arguments...]      e.g. --quick, --no_peer, --help
+#
+# It runs in build/release, so its results land there (taskring_bench.json,
+# taskring_peer.json; plot them with tools/plot_all_tasks.sh), and relative paths given as
+# arguments are relative to build/release.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+tools/setup.sh >&2 # build chatter to stderr: stdout is the benchmark's own output
+
+bench=bench/taskring_bench
+cd build/release
+if [[ ! -x $bench ]]; then
+    echo "bench.sh: build/release/$bench was not built (TASKRING_BUILD_BENCH off?)" >&2
+    exit 1
+fi
+exec "./$bench" "$@"
