@@ -147,7 +147,8 @@ void tr_taskset_free(tr_taskset *s);
  * For samplers that snapshot often: an empty reusable set with room for `capacity` tasks,
  * and a call that refills it in place without allocating. tr_all_tasks_fill returns the
  * number of live tasks, like snprintf: when it exceeds the capacity, the set holds only the
- * first `capacity` of them. -EINVAL for NULL. Any thread.
+ * first `capacity` of them. -EINVAL for NULL, -ENOMEM in the rare case that every epoch pin is
+ * taken and a new block of pins cannot be allocated. Any thread.
  */
 tr_taskset *tr_taskset_new(size_t capacity);
 ssize_t tr_all_tasks_fill(tr_taskset *s);
@@ -165,9 +166,10 @@ size_t tr_task_count(void);
  * until the operation completes; it returns the completion's result as the kernel gave it
  * (bytes, an fd, 0, or a negative errno). Operations issued by many tasks during one turn
  * reach the kernel in one io_uring_enter. Extra errors: -EPERM (not called from a task),
+ * -EBUSY (the submission queue cannot take the call), -ENOMEM (no operation record),
  * -ECANCELED (the task was cancelled: the operation is cancelled in the kernel and the call
  * returns once the kernel is done with the buffer), -ETIME (a deadline scope expired).
- * An offset of -1 means "the file's current position" (read/write/readv/writev).
+ * A negative offset means "the file's current position" (read/write/readv/writev).
  */
 struct iovec;
 struct msghdr;
@@ -194,8 +196,9 @@ int tr_nop(void);
 
 /*
  * Deadlines, asyncio.timeout's counterpart: between tr_deadline_begin and tr_deadline_end,
- * every suspending call of this task (I/O, tr_sleep, tr_await, tr_yield excepted) returns
- * -ETIME once `timeout_ns` has passed since the scope began. An I/O call carries the
+ * every call of this task that would wait (I/O, tr_sleep, tr_await of an unfinished task,
+ * tr_listener_accept with nothing queued; not tr_yield) returns -ETIME once `timeout_ns` has
+ * passed since the scope began. An I/O call carries the
  * deadline into the kernel as a linked timeout. Scopes nest; an inner scope never extends an
  * outer one. A per-call deadline is a scope around one call. The scope lives on the caller's
  * stack; end scopes in reverse order. tr_deadline_begin returns 0, -EPERM outside a task,
@@ -207,14 +210,16 @@ typedef struct tr_deadline {
 } tr_deadline;
 int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns);
 void tr_deadline_end(tr_deadline *scope);
-/* Has this scope's deadline passed? (Then every suspending call in it returns -ETIME.) */
+/* Has this scope's deadline passed? (Then every call in it that would wait returns -ETIME.) */
 bool tr_deadline_expired(const tr_deadline *scope);
 
 /*
  * Listening sockets with multishot accept: one SQE keeps accepting; connections queue in
  * the listener until tr_listener_accept takes them. `fd` must be a listening socket; the
- * listener does not own it. tr_listener_close cancels the accept and wakes its waiters with
- * -ECANCELED; connections still queued are closed.
+ * listener does not own it. Connections go to the acceptor that has waited longest. An accept
+ * error (EMFILE, ENFILE, ...) is returned once, and the next call re-arms the accept.
+ * tr_listener_close cancels the accept and wakes its waiters with -ECANCELED; connections
+ * still queued are closed. Listeners left open are closed when tr_run ends.
  */
 typedef struct tr_listener tr_listener;
 tr_listener *tr_listener_open(int fd);

@@ -234,7 +234,6 @@ void io_drain(struct tr_loop *loop) {
 
 /* ---- the calls ------------------------------------------------------------------------------ */
 
-/* Prepare one SQE with `prep`, then wait for it. */
 /* Prepare one SQE with `prep`, wait for it, and give the result (a GNU statement
  * expression: the library is built as gnu17). */
 #define IO_RUN(prep)                                                                               \
@@ -546,8 +545,15 @@ TR_EXPORT int tr_listener_accept(tr_listener *l) {
         if (task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
             return -ENOMEM;
     }
-    if (!l->armed)
+    if (!l->armed) {
         listener_arm(l);
+        if (!l->armed) { /* no SQE even after submitting: nothing would ever wake us */
+            int err = l->error;
+            l->error = 0;
+            task_timer_disarm(loop, self);
+            return err;
+        }
+    }
     waitlist_push(&l->waiters, self);
     self->wait = WAIT_LIST;
     atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);

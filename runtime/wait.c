@@ -51,8 +51,6 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     if (closes_cycle(self, t))
         return -EDEADLK;
 
-    /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
-     * from a snapshot, or released by another task). */
     if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
         return -ETIME;
 
