@@ -112,6 +112,9 @@ class Population {
             while (p->started_ < p->spawned_)
                 if (tr_yield() < 0)
                     break;
+        // tr_task_count is exact on the loop's own thread; other threads see the count as of
+        // the loop's last turn, which a parked loop does not reach.
+        p->count_in_loop_ = tr_task_count();
         // Park: block this thread (not just this task) so that nothing else runs.
         std::unique_lock<std::mutex> lk(p->mu_);
         p->ready_ = true;
@@ -129,6 +132,9 @@ class Population {
     int run_rc_ = 0;
     int spawn_errno_ = 0;
     size_t spawned_ = 0, started_ = 0;
+
+  public:
+    size_t count_in_loop_ = 0;
 };
 
 std::unique_ptr<Population> g_pop;
@@ -158,7 +164,7 @@ Population *ensure_population(Kind kind, size_t n, std::string *err) {
 
 // A snapshot taken outside the timed loop, checked against the expected population.
 bool check_snapshot(size_t n, std::string *err) {
-    size_t count = tr_task_count();
+    size_t count = g_pop ? g_pop->count_in_loop_ : tr_task_count();
     tr_taskset *s = tr_all_tasks();
     if (!s) {
         *err = std::string("tr_all_tasks: ") + strerror(errno);

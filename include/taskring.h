@@ -187,6 +187,8 @@ int tr_accept(int fd, struct sockaddr *addr, unsigned *addrlen, int flags);
 int tr_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
 int tr_shutdown(int fd, int how);
 int tr_openat(int dirfd, const char *path, int flags, unsigned mode);
+/* Cleanup must not fail for cancellation: in a cancelled task, or past its deadline, tr_close
+ * closes fd at once with close(2) instead of returning -ECANCELED/-ETIME. */
 int tr_close(int fd);
 int tr_fsync(int fd, unsigned flags);
 /* Wait until fd is ready for `events` (POLLIN, POLLOUT, ...); returns the ready mask. */

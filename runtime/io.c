@@ -348,7 +348,14 @@ TR_EXPORT int tr_openat(int dirfd, const char *path, int flags, unsigned mode) {
     IO_CALL(io_uring_prep_openat(sqe, dirfd, path, flags, mode));
 }
 
+/* Closing is cleanup: it must work in a task that is being cancelled or whose deadline
+ * has passed, so then the fd is closed at once, without the ring. */
 TR_EXPORT int tr_close(int fd) {
+    struct tr_loop *loop = tr_tls_loop;
+    tr_task *self = loop ? loop->current : NULL;
+    if (self && (self->cancel_requested ||
+                 (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)))
+        return close(fd) == 0 ? 0 : -errno;
     IO_CALL(io_uring_prep_close(sqe, fd));
 }
 

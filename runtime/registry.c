@@ -151,9 +151,13 @@ void registry_detach(struct tr_loop *loop) {
             reg.spare_cap = cap;
         }
     }
-    /* If the spare list cannot grow, the chunks stay empty but scanned: no harm. */
-    for (size_t i = 0; i < s->nchunks && reg.nspare < reg.spare_cap; i++)
-        reg.spare[reg.nspare++] = s->chunk_ids[i];
+    /* Every task has finished: no chunk of this shard holds one, so scans may skip them
+     * all. If the spare list cannot grow, a chunk just stays unused. */
+    for (size_t i = 0; i < s->nchunks; i++) {
+        atomic_store_explicit(&reg.occupied[s->chunk_ids[i]], 0, memory_order_relaxed);
+        if (reg.nspare < reg.spare_cap)
+            reg.spare[reg.nspare++] = s->chunk_ids[i];
+    }
     pthread_mutex_unlock(&reg.spare_lock);
     free(s->chunk_ids);
     free(s->emptied);

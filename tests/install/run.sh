@@ -110,4 +110,37 @@ static_libs=${static_libs/-ltaskring/-l:libtaskring.a}
 ! needs_shared_lib "$tmp/pc_static" || die "pc_static links libtaskring.so"
 run_consumer pkg-config-static "$tmp/pc_static"
 
-echo "install test: OK ($ok consumers: cmake shared+static, pkg-config shared+static)"
+# The example servers, built as a user's server would be (their own project, find_package),
+# then started, spoken to over loopback, and stopped with SIGTERM: they must exit 0.
+step "example servers (examples/servers, find_package, CMAKE_PREFIX_PATH=$prefix)"
+cmake -S "$root/examples/servers" -B "$tmp/servers" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_COMPILER="$cc" >"$tmp/servers-configure.log" 2>&1 \
+    || { cat "$tmp/servers-configure.log"; die "servers configure"; }
+cmake --build "$tmp/servers" -j2 >"$tmp/servers-build.log" 2>&1 \
+    || { cat "$tmp/servers-build.log"; die "servers build"; }
+
+# SERVER REQUEST EXPECT: start it on an ephemeral port, send REQUEST, expect EXPECT back.
+smoke_server() {
+    local name=$1 request=$2 expect=$3 out="$tmp/$1.out" pid port reply i
+    "$tmp/servers/$name" --port 0 >"$out" 2>&1 &
+    pid=$!
+    for i in $(seq 100); do
+        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")
+        [[ -n $port ]] && break
+        sleep 0.05
+    done
+    [[ -n $port ]] || { kill "$pid" 2>/dev/null; cat "$out"; die "$name: no 'listening on' line"; }
+    exec 3<>"/dev/tcp/127.0.0.1/$port" || { kill "$pid"; die "$name: cannot connect"; }
+    printf '%b' "$request" >&3
+    reply=$(timeout 5 head -c "${#expect}" <&3)
+    exec 3<&-
+    [[ "$reply" == "$expect" ]] || { kill "$pid"; die "$name: sent '$request', got '$reply'"; }
+    kill -TERM "$pid"
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    wait "$pid" || { cat "$out"; die "$name: did not exit 0 after SIGTERM"; }
+    echo "   $name: answered on port $port, exited 0 on SIGTERM"
+}
+smoke_server echo_server 'hello taskring\n' 'hello taskring'
+smoke_server http_server 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' 'HTTP/1.1 200 OK'
+
+echo "install test: OK ($ok consumers: cmake shared+static, pkg-config shared+static; example servers)"
