@@ -21,4 +21,10 @@ if [[ ! -x $bench ]]; then
     echo "bench.sh: build/release/$bench was not built (TASKRING_BUILD_BENCH off?)" >&2
     exit 1
 fi
-exec "./$bench" "$@"
+rc=0
+"./$bench" "$@" || rc=$?
+# The all_tasks-vs-N plot in docs/ comes from this run's JSON (needs gnuplot).
+if command -v gnuplot >/dev/null && [[ -f taskring_bench.json ]]; then
+    ../../tools/plot_all_tasks.sh taskring_bench.json taskring_peer.json || true
+fi
+exit "$rc"
