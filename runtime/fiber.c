@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* At least this many dispatches per turn before the scheduler polls again, so two tasks
- * ping-ponging with tr_yield do not pay for a poll on every switch. */
-enum { MIN_TURN = 64 };
+/* A turn runs every task that was runnable when it began, once (FIFO fairness), but at
+ * least MIN_TURN dispatches, so two tasks ping-ponging with tr_yield do not pay for a poll
+ * on every switch, and at most MAX_TURN, so a million runnable tasks do not hold back
+ * completions and expired timers for seconds. */
+enum { MIN_TURN = 64, MAX_TURN = 1024 };
 
 void fiber_resumed_slow(struct tr_loop *loop, transfer_t from) {
     uintptr_t word = (uintptr_t)from.data;
@@ -109,7 +111,7 @@ static void task_entry(transfer_t from) {
 
 void fiber_run_turn(struct tr_loop *loop) {
     size_t n = loop->runq.len;
-    loop->turn_left = n > MIN_TURN ? (unsigned)n : MIN_TURN;
+    loop->turn_left = n < MIN_TURN ? MIN_TURN : n > MAX_TURN ? MAX_TURN : (unsigned)n;
     tr_task *next = pick_next(loop);
     if (next)
         switch_any(loop, NULL, next, false);
