@@ -62,4 +62,28 @@ static inline int fiber_suspend(struct tr_loop *loop) {
     return fiber_suspend_slow(loop, self);
 }
 
+/*
+ * tr_yield's fast path: the running task goes to the back of the run queue and the head
+ * runs, in one step (no length bookkeeping: one in, one out). Falls back to the general
+ * path when the head has never run, the turn is over, or nothing else is runnable.
+ */
+static inline int fiber_yield(struct tr_loop *loop, tr_task *self) {
+    tr_task *next = loop->runq.head;
+    self->wait = WAIT_YIELD;
+    self->wake_result = 0;
+    if (TR_LIKELY(next && loop->turn_left &&
+                  atomic_load_explicit(&next->state, memory_order_relaxed) == TASK_READY)) {
+        loop->turn_left--;
+        self->run_next = NULL;
+        loop->runq.tail->run_next = self;
+        loop->runq.tail = self;
+        loop->runq.head = next->run_next;
+        atomic_store_explicit(&self->state, TASK_READY, memory_order_relaxed);
+        fiber_switch(loop, self, next);
+        return self->wake_result;
+    }
+    fiber_wake(loop, self, 0);
+    return fiber_suspend(loop);
+}
+
 #endif

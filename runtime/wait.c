@@ -80,9 +80,7 @@ TR_EXPORT int tr_yield(void) {
         return -EPERM;
     if (self->cancel_requested)
         return -ECANCELED;
-    self->wait = WAIT_YIELD;
-    fiber_wake(loop, self, 0);
-    return fiber_suspend(loop);
+    return fiber_yield(loop, self);
 }
 
 TR_EXPORT int tr_sleep(uint64_t ns) {
