@@ -249,7 +249,6 @@ bool registry_stamp_is_free(uint64_t stamp); /* no live pin can hold a record of
 bool registry_no_pins(void);
 void registry_orphan(void *mem, void (*free_fn)(void *));
 size_t registry_scan(tr_task **out, size_t cap);
-size_t registry_capacity_hint(void);
 
 /* ---- the loop (loop.c) -------------------------------------------------------------------- */
 
@@ -290,6 +289,12 @@ extern __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *
 
 uint64_t loop_clock_ns(void);
 
+/* The task running on this thread (NULL outside any task), and its loop in *loop. */
+static inline tr_task *calling_task(struct tr_loop **loop) {
+    *loop = tr_tls_loop;
+    return *loop ? (*loop)->current : NULL;
+}
+
 /* ---- switching: fiber.h (inline fast path), fiber.c -------------------------------------- */
 
 /* Make a suspended task runnable with the given result for its suspension. */
@@ -327,5 +332,9 @@ int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline, int resu
 void task_timer_disarm(struct tr_loop *loop, tr_task *t);
 /* Take t out of whatever it waits on (not the run queue) and make it runnable. */
 void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result);
+/* Suspend the calling task in a wait list (a task's awaiters, a listener's acceptors),
+ * bounded by its deadline scope; returns what wakes it: the waker's result, -ECANCELED,
+ * -ETIME, or -ENOMEM (timer not armed, nothing queued). */
+int task_wait_in_list(struct tr_loop *loop, tr_task *self, tr_task **list);
 
 #endif

@@ -119,8 +119,8 @@ struct io_call {
  * before its user_data and link flag are set.
  */
 static int io_begin(struct io_call *c) {
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *self = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
     if (!self)
         return -EPERM;
     if (self->cancel_requested)
@@ -351,8 +351,8 @@ TR_EXPORT int tr_openat(int dirfd, const char *path, int flags, unsigned mode) {
 /* Closing is cleanup: it must work in a task that is being cancelled or whose deadline
  * has passed, so then the fd is closed at once, without the ring. */
 TR_EXPORT int tr_close(int fd) {
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *self = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
     if (self && (self->cancel_requested ||
                  (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)))
         return close(fd) == 0 ? 0 : -errno;
@@ -376,8 +376,8 @@ TR_EXPORT int tr_nop(void) {
 TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
     if (!scope)
         return -EINVAL;
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *self = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
     if (!self)
         return -EPERM;
     uint64_t now = loop_clock_ns();
@@ -391,8 +391,8 @@ TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
 }
 
 TR_EXPORT void tr_deadline_end(tr_deadline *scope) {
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *self = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
     if (scope && self)
         self->scope_deadline_ns = scope->saved_;
 }
@@ -529,8 +529,8 @@ TR_EXPORT tr_listener *tr_listener_open(int fd) {
 TR_EXPORT int tr_listener_accept(tr_listener *l) {
     if (!l)
         return -EINVAL;
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *self = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
     if (!self || l->loop != loop)
         return -EPERM;
     if (self->cancel_requested || l->closing)
@@ -546,25 +546,17 @@ TR_EXPORT int tr_listener_accept(tr_listener *l) {
         l->error = 0;
         return err;
     }
-    if (self->scope_deadline_ns) {
-        if (loop_clock_ns() >= self->scope_deadline_ns)
-            return -ETIME;
-        if (task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
-            return -ENOMEM;
-    }
+    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
+        return -ETIME;
     if (!l->armed) {
         listener_arm(l);
         if (!l->armed) { /* no SQE even after submitting: nothing would ever wake us */
             int err = l->error;
             l->error = 0;
-            task_timer_disarm(loop, self);
             return err;
         }
     }
-    waitlist_push(&l->waiters, self);
-    self->wait = WAIT_LIST;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
-    return fiber_suspend(loop);
+    return task_wait_in_list(loop, self, &l->waiters);
 }
 
 TR_EXPORT void tr_listener_close(tr_listener *l) {

@@ -290,10 +290,6 @@ TR_EXPORT size_t tr_task_count(void) {
     return n;
 }
 
-size_t registry_capacity_hint(void) {
-    return tr_task_count();
-}
-
 /* ---- scanning ------------------------------------------------------------------------------ */
 
 /*

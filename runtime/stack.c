@@ -188,8 +188,8 @@ static void chain(int sig, siginfo_t *info, void *uctx) {
 }
 
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
-    struct tr_loop *loop = tr_tls_loop;
-    tr_task *t = loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    tr_task *t = calling_task(&loop);
     char *addr = info->si_addr;
     if (t && t->stack && addr < t->stack->lo && addr >= t->stack->lo - loop->stacks.guard_size) {
         say("taskring: stack overflow in task '");

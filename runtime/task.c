@@ -6,7 +6,7 @@
  * is done, the spawner one until tr_task_release, tr_task_retain more. When the last goes,
  * record.c recycles the record, but only once no tr_all_tasks snapshot could still hold it.
  */
-#include "internal.h"
+#include "fiber.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -109,8 +109,8 @@ TR_EXPORT tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name) {
 }
 
 TR_EXPORT tr_task *tr_current(void) {
-    struct tr_loop *loop = tr_tls_loop;
-    return loop ? loop->current : NULL;
+    struct tr_loop *loop;
+    return calling_task(&loop);
 }
 
 TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
@@ -301,6 +301,15 @@ void task_timer_disarm(struct tr_loop *loop, tr_task *t) {
         timer_heap_remove(&loop->timers, t);
         t->in_timer = false;
     }
+}
+
+int task_wait_in_list(struct tr_loop *loop, tr_task *self, tr_task **list) {
+    if (self->scope_deadline_ns && task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
+        return -ENOMEM;
+    waitlist_push(list, self);
+    self->wait = WAIT_LIST;
+    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    return fiber_suspend(loop);
 }
 
 void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result) {

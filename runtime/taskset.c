@@ -67,7 +67,7 @@ TR_EXPORT ssize_t tr_all_tasks_fill(tr_taskset *s) {
 }
 
 TR_EXPORT tr_taskset *tr_all_tasks(void) {
-    tr_taskset *s = tr_taskset_new(with_slack(registry_capacity_hint()));
+    tr_taskset *s = tr_taskset_new(with_slack(tr_task_count()));
     if (!s)
         return NULL;
     for (;;) {

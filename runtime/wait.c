@@ -10,13 +10,6 @@
 
 #include <errno.h>
 
-/* The calling task, or NULL when the call is not made from a task. */
-static tr_task *calling_task(struct tr_loop **loop_out) {
-    struct tr_loop *loop = tr_tls_loop;
-    *loop_out = loop;
-    return loop ? loop->current : NULL;
-}
-
 /* Would `self` waiting for `target` close a cycle of awaits? */
 static bool closes_cycle(const tr_task *self, const tr_task *target) {
     for (const tr_task *t = target; t; t = t->awaiting)
@@ -57,16 +50,9 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
      * from a snapshot, or released by another task). */
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    if (self->scope_deadline_ns &&
-        task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0) {
-        task_unref(t);
-        return -ENOMEM;
-    }
     self->awaiting = t;
-    waitlist_push(&t->waiters, self);
-    self->wait = WAIT_LIST;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
-    int rc = fiber_suspend(loop);
+    int rc = task_wait_in_list(loop, self, &t->waiters);
+    self->awaiting = NULL; /* cleared by the waker too; not when arming the timer failed */
     if (rc == 0)
         rc = finished_result(t, result);
     task_unref(t);
