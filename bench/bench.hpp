@@ -22,6 +22,7 @@ uint64_t now_ns();
 struct MemSize {
     double rss = 0;
     double vsz = 0;
+    double pte = 0; // page tables (VmPTE): what guard pages cost beside RSS
 };
 MemSize read_statm();
 

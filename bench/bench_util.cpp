@@ -34,6 +34,14 @@ MemSize read_statm() {
         m.rss = double(rss) * page;
     }
     fclose(f);
+    if ((f = fopen("/proc/self/status", "r"))) {
+        char line[256];
+        unsigned long kib;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "VmPTE: %lu kB", &kib) == 1)
+                m.pte = double(kib) * 1024;
+        fclose(f);
+    }
     return m;
 }
 

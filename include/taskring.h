@@ -44,7 +44,13 @@ typedef struct tr_options {
     size_t stack_size;      /* usable bytes per task stack; default 64 KiB, 16 KiB..1 GiB */
     size_t max_idle_stacks; /* resident idle stacks kept for reuse; default (0) 4096 */
     unsigned ring_entries;  /* io_uring submission queue size; default (0) 256, 2..32768 */
-    unsigned reserved[8];   /* must be zero */
+    /* Inaccessible bytes below each stack, so that an overflow faults (and is reported with
+     * the task's name) instead of writing into the next stack: a frame larger than the guard
+     * jumps it unless the code is built with -fstack-clash-protection. Default (0) 256 KiB,
+     * 4 KiB..64 MiB, rounded up to pages. With MADV_GUARD_INSTALL (Linux 6.13) a guard costs
+     * no memory but its page-table entries; see docs/performance.md, "Guard size". */
+    size_t guard_size;
+    unsigned reserved[6]; /* must be zero */
 } tr_options;
 
 /*

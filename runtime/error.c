@@ -22,8 +22,9 @@ TR_EXPORT const char *tr_strerror(int err) {
         return "io_uring is not available: the kernel lacks it or a seccomp filter hides it "
                "(taskring needs Linux 5.19 or later with io_uring enabled)";
     case -ENOMEM:
-        return "out of memory (for io_uring on kernels before 5.12 this can be "
-               "RLIMIT_MEMLOCK: raise `ulimit -l`)";
+        return "out of memory: no task record or stack could be mapped (check RLIMIT_AS, "
+               "vm.max_map_count, tr_options.stack_size), or for io_uring on kernels before "
+               "5.12 RLIMIT_MEMLOCK (raise `ulimit -l`)";
     case -EDEADLK:
         return "task cannot await on itself (or this await would close a cycle)";
     case -ECANCELED:

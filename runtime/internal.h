@@ -15,10 +15,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #define TR_EXPORT __attribute__((visibility("default")))
 #define TR_LIKELY(x) __builtin_expect(!!(x), 1)
 #define TR_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- sizes: every allocation sized by a multiplication goes through these ------------------ */
+
+/* n * size + extra, or false when that does not fit in a size_t. */
+static inline bool size_of_array(size_t n, size_t size, size_t extra, size_t *out) {
+    size_t bytes;
+    return !__builtin_mul_overflow(n, size, &bytes) && !__builtin_add_overflow(bytes, extra, out);
+}
+
+/* realloc(p, n * size), NULL (p untouched) when the product overflows or memory is short. */
+static inline void *realloc_array(void *p, size_t n, size_t size) {
+    size_t bytes;
+    return size_of_array(n, size, 0, &bytes) ? realloc(p, bytes) : NULL;
+}
 
 /* ---- task record (task.c owns its life, fiber.c its switching) ---------------------------- */
 
@@ -59,6 +74,7 @@ struct tr_task {
     bool in_timer;              /* in the loop's timers */
     _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
     _Atomic int exit_code;      /* once DONE: 0, -ECANCELED, or -ENOMEM (no stack for it) */
+    _Atomic bool retrieved;     /* someone saw exit_code (tr_await, tr_run): no report */
     _Atomic uint32_t refs;      /* runtime (until done) + caller + tr_task_retain */
     uint32_t heap_index;        /* position in the timer heap while sleeping */
     uint64_t slot;              /* registry slot index */
@@ -197,7 +213,7 @@ struct stack_pool {
     size_t in_use;
 };
 
-int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t max_idle);
+int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t guard_size, size_t max_idle);
 struct stack *stack_get(struct stack_pool *p);
 void stack_put(struct stack_pool *p, struct stack *s);
 size_t stack_pool_trim(struct stack_pool *p, size_t budget);
@@ -322,6 +338,8 @@ struct io_uring_sqe *io_get_sqe(struct tr_loop *loop);
 tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs);
 void task_finish(struct tr_loop *loop, tr_task *t, void *result);
 void task_unref(tr_task *t);
+/* The error t finished with, marked as seen: nobody need be told it was never retrieved. */
+int task_take_exit_code(tr_task *t);
 /* Give the loop's unused Task-N numbers back when it ends. */
 void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);

@@ -223,7 +223,11 @@ void io_drain(struct tr_loop *loop) {
     }
     while (loop->inflight) {
         struct io_uring_cqe *cqe;
-        if (io_uring_submit_and_wait(&loop->ring, 1) < 0)
+        int rc = io_uring_submit_and_wait(&loop->ring, 1);
+        /* A signal with a handler interrupts the wait (EINTR) and changes nothing: wait again,
+         * or the completions still owed (accepted fds among them) are never reaped. Any other
+         * error means the ring cannot make progress; whatever is reaped below is all there is. */
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
             break;
         while (io_uring_peek_cqe(&loop->ring, &cqe) == 0) {
             io_complete(loop, cqe->user_data, cqe->res, cqe->flags);
@@ -446,7 +450,7 @@ static void listener_free(tr_listener *l) {
 static bool listener_enqueue(tr_listener *l, int fd) {
     if (l->len == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        int *q = malloc(cap * sizeof *q);
+        int *q = realloc_array(NULL, cap, sizeof *q);
         if (!q)
             return false;
         for (size_t i = 0; i < l->len; i++)
@@ -594,6 +598,28 @@ static void listeners_free_all(struct tr_loop *loop) {
 /* ---- signals ----------------------------------------------------------------------------------
  */
 
+/*
+ * Signals no signalfd wait can serve. SIGKILL and SIGSTOP cannot be blocked, so the wait would
+ * never end. The others are raised synchronously by a faulting instruction; blocked, the
+ * kernel kills the process on the next fault without running any handler, which would take
+ * the stack-overflow report (and any crash handler the program has) with it.
+ */
+static bool signal_waitable(int sig) {
+    switch (sig) {
+    case SIGKILL:
+    case SIGSTOP:
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGFPE:
+    case SIGILL:
+    case SIGTRAP:
+    case SIGSYS:
+        return false;
+    default:
+        return true;
+    }
+}
+
 TR_EXPORT int tr_signal_wait(const int *signals, size_t count) {
     if (!signals || count == 0)
         return -EINVAL;
@@ -601,8 +627,9 @@ TR_EXPORT int tr_signal_wait(const int *signals, size_t count) {
         return -EPERM;
     sigset_t set;
     sigemptyset(&set);
+    /* Every number is checked before any is blocked: a refused call changes nothing. */
     for (size_t i = 0; i < count; i++)
-        if (sigaddset(&set, signals[i]) < 0)
+        if (!signal_waitable(signals[i]) || sigaddset(&set, signals[i]) < 0)
             return -EINVAL;
     /* Blocked first, so a signal that arrives now waits in the queue for the signalfd
      * instead of running its default action. */

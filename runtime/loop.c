@@ -27,8 +27,11 @@ enum {
     DEFAULT_STACK = 64 * 1024,
     MIN_STACK = 16 * 1024,
     DEFAULT_IDLE_STACKS = 4096,
+    DEFAULT_GUARD = 256 * 1024,
+    MIN_GUARD = 4 * 1024,
     DEFAULT_RING = 256,
     MAX_RING = 32768,
+    MAX_GUARD = 64 * 1024 * 1024,
     CQE_BATCH = 64,
     TRIM_PER_TURN = 8,     /* idle stacks returned to the kernel per busy turn */
     TRIM_WHEN_IDLE = 4096, /* ... and before the loop sleeps */
@@ -126,7 +129,8 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
     size_t idle = opts->max_idle_stacks ? opts->max_idle_stacks : DEFAULT_IDLE_STACKS;
     int rc = ring_init(loop, opts->ring_entries ? opts->ring_entries : DEFAULT_RING);
     if (rc == 0)
-        rc = stack_pool_init(&loop->stacks, stack, idle);
+        rc = stack_pool_init(&loop->stacks, stack,
+                             opts->guard_size ? opts->guard_size : DEFAULT_GUARD, idle);
     if (rc == 0)
         rc = registry_attach(loop);
     if (rc == 0)
@@ -162,6 +166,8 @@ static int check_options(const tr_options *opts) {
         if (opts->reserved[i])
             return -EINVAL;
     if (opts->stack_size && (opts->stack_size < MIN_STACK || opts->stack_size > (1u << 30)))
+        return -EINVAL;
+    if (opts->guard_size && (opts->guard_size < MIN_GUARD || opts->guard_size > MAX_GUARD))
         return -EINVAL;
     if (opts->ring_entries == 1 || opts->ring_entries > MAX_RING) /* a call may need 2 SQEs */
         return -EINVAL;
@@ -206,7 +212,7 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
         fiber_run_turn(loop);
     }
 
-    rc = atomic_load_explicit(&main_task->exit_code, memory_order_relaxed);
+    rc = task_take_exit_code(main_task);
     if (rc == 0 && result)
         *result = main_task->result;
     task_unref(main_task);

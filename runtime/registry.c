@@ -145,7 +145,7 @@ void registry_detach(struct tr_loop *loop) {
     pthread_mutex_lock(&reg.spare_lock);
     if (reg.nspare + s->nchunks > reg.spare_cap) {
         size_t cap = (reg.nspare + s->nchunks) * 2;
-        uint32_t *spare = realloc(reg.spare, cap * sizeof *spare);
+        uint32_t *spare = realloc_array(reg.spare, cap, sizeof *spare);
         if (spare) {
             reg.spare = spare;
             reg.spare_cap = cap;
@@ -176,11 +176,11 @@ void registry_detach(struct tr_loop *loop) {
 static int shard_grow(struct reg_shard *s) {
     if (s->nchunks == s->chunk_cap) {
         size_t cap = s->chunk_cap ? s->chunk_cap * 2 : 16;
-        uint32_t *ids = realloc(s->chunk_ids, cap * sizeof *ids);
+        uint32_t *ids = realloc_array(s->chunk_ids, cap, sizeof *ids);
         if (!ids)
             return -ENOMEM;
         s->chunk_ids = ids;
-        uint32_t *emptied = realloc(s->emptied, cap * sizeof *emptied);
+        uint32_t *emptied = realloc_array(s->emptied, cap, sizeof *emptied);
         if (!emptied)
             return -ENOMEM;
         s->emptied = emptied;

@@ -28,7 +28,10 @@
 #endif
 
 enum { GUARD_UNKNOWN, GUARD_MADVISE, GUARD_MPROTECT };
-enum { GUARD_BYTES = 16 * 1024, FIRST_CHUNK_STACKS = 16, MAX_CHUNK_STACKS = 1024 };
+enum { FIRST_CHUNK_STACKS = 16, MAX_CHUNK_STACKS = 1024 };
+/* A chunk reserves at most this much address space: large stacks come a few at a time, so a
+ * process under RLIMIT_AS is not refused a mapping for stacks it will never use. */
+#define MAX_CHUNK_BYTES ((size_t)1 << 30)
 
 struct stack_chunk {
     struct stack_chunk *next;
@@ -42,11 +45,11 @@ static size_t page_size(void) {
     return (size_t)sysconf(_SC_PAGESIZE);
 }
 
-int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t max_idle) {
+int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t guard_size, size_t max_idle) {
     size_t page = page_size();
     memset(p, 0, sizeof *p);
     p->stack_size = (stack_size + page - 1) / page * page;
-    p->guard_size = GUARD_BYTES < page ? page : GUARD_BYTES;
+    p->guard_size = (guard_size + page - 1) / page * page;
     p->max_idle = max_idle;
     p->next_chunk_stacks = FIRST_CHUNK_STACKS;
     return 0;
@@ -65,20 +68,40 @@ static int install_guard(struct stack_pool *p, char *guard) {
     return mprotect(guard, p->guard_size, PROT_NONE) == 0 ? 0 : -errno;
 }
 
-static bool grow(struct stack_pool *p) {
-    size_t count = p->next_chunk_stacks;
+/* Map a chunk of `count` stacks, or as many fewer as the address space still allows (down
+ * to one): under RLIMIT_AS or a crowded address space a smaller mapping may fit where the
+ * planned one does not, and one more stack means one more task that runs. */
+static struct stack_chunk *map_chunk(struct stack_pool *p, size_t count) {
     size_t stride = p->guard_size + p->stack_size;
-    struct stack_chunk *c = malloc(sizeof *c + count * sizeof(struct stack));
+    if (count > MAX_CHUNK_BYTES / stride)
+        count = MAX_CHUNK_BYTES / stride ? MAX_CHUNK_BYTES / stride : 1;
+    for (;; count /= 2) {
+        size_t meta;
+        if (count == 0 ||
+            !size_of_array(count, sizeof(struct stack), sizeof(struct stack_chunk), &meta))
+            return NULL;
+        struct stack_chunk *c = malloc(meta);
+        if (!c)
+            continue;
+        c->len = count * stride; /* count * stride <= MAX_CHUNK_BYTES, or one stack */
+        c->mem = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (c->mem != MAP_FAILED) {
+            c->count = count;
+            /* Grow from here on: the limit that refused more may stay. */
+            p->next_chunk_stacks = count;
+            return c;
+        }
+        free(c);
+    }
+}
+
+static bool grow(struct stack_pool *p) {
+    size_t stride = p->guard_size + p->stack_size;
+    struct stack_chunk *c = map_chunk(p, p->next_chunk_stacks);
     if (!c)
         return false;
-    c->len = count * stride;
-    c->mem = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
-                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (c->mem == MAP_FAILED) {
-        free(c);
-        return false;
-    }
-    c->count = count;
+    size_t count = c->count;
     for (size_t i = 0; i < count; i++) {
         char *guard = c->mem + i * stride;
         if (install_guard(p, guard) < 0) {

@@ -132,12 +132,38 @@ TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
     return t;
 }
 
+int task_take_exit_code(tr_task *t) {
+    atomic_store_explicit(&t->retrieved, true, memory_order_relaxed);
+    return atomic_load_explicit(&t->exit_code, memory_order_relaxed);
+}
+
+/*
+ * asyncio's "Task exception was never retrieved": a task that failed (not one that was
+ * cancelled: that is a request someone made) and whose error nobody read is about to vanish.
+ * In a fire-and-forget server this line is the only trace of a connection that was never
+ * served. One write(2), so that lines from several threads do not interleave.
+ */
+static void report_unretrieved(const tr_task *t) {
+    int code = atomic_load_explicit(&t->exit_code, memory_order_relaxed);
+    if (code >= 0 || code == -ECANCELED ||
+        atomic_load_explicit(&t->retrieved, memory_order_relaxed))
+        return;
+    char repr[160], line[512];
+    if (tr_task_repr(t, repr, sizeof repr) < 0)
+        repr[0] = '\0';
+    int n = snprintf(line, sizeof line, "taskring: task error was never retrieved: %s: %s\n", repr,
+                     tr_strerror(code));
+    if (n > 0)
+        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 void task_unref(tr_task *t) {
     uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
     if (old > 1)
         return;
     if (old == 0 || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE)
         die("tr_task_release", "released more often than retained", t);
+    report_unretrieved(t);
     t->magic = TASK_DEAD;
     struct tr_loop *loop = t->loop;
     if (tr_tls_loop == loop) {

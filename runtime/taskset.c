@@ -23,8 +23,10 @@ static size_t with_slack(size_t n) {
     return n + n / 8 + 64;
 }
 
+/* The array is sized by a multiplication: a capacity whose byte count overflows a size_t is
+ * refused here (ENOMEM, as calloc does), never allocated short and then overrun. */
 static int grow_items(tr_taskset *s, size_t cap) {
-    tr_task **items = realloc(s->items, cap * sizeof *items);
+    tr_task **items = realloc_array(s->items, cap, sizeof *items);
     if (!items)
         return -ENOMEM;
     s->items = items;

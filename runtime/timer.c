@@ -67,7 +67,7 @@ int timer_heap_push(struct timer_heap *h, tr_task *t) {
         size_t cap = h->cap ? h->cap * 2 : 256;
         if (cap >= TIMER_IN_LIST)
             return -ENOMEM;
-        tr_task **items = realloc(h->items, cap * sizeof *items);
+        tr_task **items = realloc_array(h->items, cap, sizeof *items);
         if (!items)
             return -ENOMEM;
         h->items = items;

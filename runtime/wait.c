@@ -18,8 +18,8 @@ static bool closes_cycle(const tr_task *self, const tr_task *target) {
     return false;
 }
 
-static int finished_result(const tr_task *t, void **result) {
-    int code = atomic_load_explicit(&t->exit_code, memory_order_relaxed);
+static int finished_result(tr_task *t, void **result) {
+    int code = task_take_exit_code(t);
     if (code < 0)
         return code;
     if (result)

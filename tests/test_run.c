@@ -79,13 +79,24 @@ static void test_options(void **state) {
     assert_int_equal(tr_run_with(&opts, return_arg, (void *)1, &result), 0);
     assert_ptr_equal(result, (void *)1);
 
-    for (int i = 0; i < 8; i++) {
+    for (size_t i = 0; i < sizeof opts.reserved / sizeof opts.reserved[0]; i++) {
         tr_options bad = {0};
         bad.reserved[i] = 1;
         main_calls = 0;
         assert_int_equal(tr_run_with(&bad, count_calls, NULL, NULL), -EINVAL);
         assert_int_equal(main_calls, 0);
     }
+
+    size_t guards[] = {1, 4095, 64 * 1024 * 1024 + 1, SIZE_MAX};
+    for (size_t i = 0; i < sizeof guards / sizeof guards[0]; i++) {
+        tr_options bad = {.guard_size = guards[i]};
+        main_calls = 0;
+        assert_int_equal(tr_run_with(&bad, count_calls, NULL, NULL), -EINVAL);
+        assert_int_equal(main_calls, 0);
+    }
+    tr_options page_guard = {.guard_size = 4096};
+    assert_int_equal(tr_run_with(&page_guard, return_arg, (void *)2, &result), 0);
+    assert_ptr_equal(result, (void *)2);
 
     size_t tiny[] = {1, 4096, 8192, 16 * 1024 - 1};
     for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++) {

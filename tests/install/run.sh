@@ -67,6 +67,9 @@ cmake -S "$here" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUI
 cmake --build "$tmp/cmake-build" -j2 >"$tmp/cmake-build.log" 2>&1 \
     || { cat "$tmp/cmake-build.log"; die "consumer build"; }
 needs_shared_lib "$tmp/cmake-build/consumer_shared" || die "consumer_shared does not link libtaskring.so"
+# Task code runs on small guarded stacks: the package builds consumers with stack-clash probes.
+grep -rqs -- -fstack-clash-protection "$tmp/cmake-build/CMakeFiles" \
+    || die "find_package consumers are not built with -fstack-clash-protection"
 ! needs_shared_lib "$tmp/cmake-build/consumer_static" || die "consumer_static links libtaskring.so"
 run_consumer cmake-shared "$tmp/cmake-build/consumer_shared" # found through its RPATH
 run_consumer cmake-static "$tmp/cmake-build/consumer_static"
@@ -78,6 +81,8 @@ pkg-config --exists --print-errors taskring || die "pkg-config cannot resolve ta
 [[ "$(pkg-config --modversion taskring)" == "$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")" ]] \
     || die "pkg-config version differs from the project's"
 echo "   cflags: $(pkg-config --cflags taskring)"
+[[ " $(pkg-config --cflags taskring) " == *" -fstack-clash-protection "* ]] \
+    || die "pkg-config --cflags lacks -fstack-clash-protection"
 echo "   libs: $(pkg-config --libs taskring)"
 echo "   static libs: $(pkg-config --static --libs taskring)"
 
