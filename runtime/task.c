@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,11 +223,8 @@ static void format_default_name(char *out, uint64_t n) {
     out[5 + len] = '\0';
 }
 
-TR_EXPORT const char *tr_task_name(const tr_task *ct) {
-    if (!ct) {
-        errno = EINVAL;
-        return NULL;
-    }
+/* The current name: the custom one, or "Task-N", formatted on first read. */
+static const char *current_name(const tr_task *ct) {
     tr_task *t = (tr_task *)ct; /* the lazy default name is a cache, not a change */
     struct name_node *custom = atomic_load_explicit(&t->custom_name, memory_order_acquire);
     if (custom)
@@ -247,6 +245,48 @@ TR_EXPORT const char *tr_task_name(const tr_task *ct) {
     return t->default_name;
 }
 
+/*
+ * For a read of t's name that must stay safe across a concurrent rename: a pin, so that the
+ * name it loads is not freed before it is done (record.c, "retired names"). The loop's own
+ * thread is the only one that renames t and frees its old names, so it needs none (*pin is
+ * NULL then). The same holds when t's loop has ended and this thread's loop reuses its
+ * address: an ended loop's names no longer change.
+ */
+static int pin_for_name(const tr_task *t, pin_t **pin) {
+    *pin = NULL;
+    if (t->loop == tr_tls_loop)
+        return 0;
+    *pin = registry_pin();
+    return *pin ? 0 : -ENOMEM;
+}
+
+TR_EXPORT const char *tr_task_name(const tr_task *t) {
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return current_name(t);
+}
+
+TR_EXPORT int tr_task_name_copy(const tr_task *t, char *buf, size_t len) {
+    if (!t || (!buf && len > 0))
+        return -EINVAL;
+    pin_t *pin;
+    int rc = pin_for_name(t, &pin);
+    if (rc < 0)
+        return rc;
+    const char *name = current_name(t);
+    size_t n = strlen(name);
+    if (len > 0) {
+        size_t k = n < len - 1 ? n : len - 1;
+        memcpy(buf, name, k);
+        buf[k] = '\0';
+    }
+    if (pin)
+        registry_unpin(pin);
+    return n > INT_MAX ? -EOVERFLOW : (int)n;
+}
+
 TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!t || !name)
         return -EINVAL;
@@ -258,12 +298,18 @@ TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!node)
         return -ENOMEM;
     memcpy(node->text, name, len + 1);
-    /* The old name stays allocated until the record is reused: a snapshot on another thread
-     * may be reading it now. */
-    node->older = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
+    node->next = NULL;
+    /* Only this thread writes the name. Release: a reader that loads the node sees its text.
+     * The old name may still be read through a set or a pinned copy on another thread, so it
+     * is retired, not freed, and only after the new one is published. */
+    struct name_node *old = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
     atomic_store_explicit(&t->custom_name, node, memory_order_release);
+    if (old)
+        record_name_retire(t->loop, old);
     return 0;
 }
+
+/* ---- repr ---------------------------------------------------------------------------------- */
 
 TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
     if (!t || (!buf && len > 0))
@@ -281,8 +327,14 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
         snprintf(fnbuf, sizeof fnbuf, "%p", (void *)(uintptr_t)t->fn);
         fn = fnbuf;
     }
-    int n = snprintf(buf, len, "<Task %s name='%s' fn=%s>", state, tr_task_name(t), fn);
-    return n < 0 ? -EINVAL : n;
+    pin_t *pin; /* taken after dladdr, which may wait for the loader's lock */
+    int rc = pin_for_name(t, &pin);
+    if (rc < 0)
+        return rc;
+    int n = snprintf(buf, len, "<Task %s name='%s' fn=%s>", state, current_name(t), fn);
+    if (pin)
+        registry_unpin(pin);
+    return n < 0 ? -EOVERFLOW : n; /* snprintf fails only for a text past INT_MAX */
 }
 
 /* ---- cancellation -------------------------------------------------------------------------- */
