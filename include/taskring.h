@@ -129,7 +129,9 @@ int tr_task_set_name(tr_task *t, const char *name);
 tr_fn tr_task_fn(const tr_task *t, void **arg);
 /*
  * Write a readable description such as <Task pending name='Task-1' fn=main_task> into buf
- * (always NUL-terminated when len > 0). The function's symbol appears when the binary
+ * (always NUL-terminated when len > 0). The name is quoted and escaped as Python's repr()
+ * does a str (quotes, backslash, \n \r \t, other control bytes and malformed UTF-8 as \xNN),
+ * so a description is always one line. The function's symbol appears when the binary
  * exports it (link with -rdynamic), its address otherwise. Returns the length the full
  * text needs, like snprintf, or -EINVAL (t NULL, or buf NULL with len > 0), -ENOMEM (no
  * epoch pin, rare). Any thread, safe across a concurrent rename.

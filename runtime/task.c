@@ -311,6 +311,102 @@ TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
 
 /* ---- repr ---------------------------------------------------------------------------------- */
 
+/* snprintf's contract by hand: count every byte, store only what fits before the NUL. */
+struct repr_out {
+    char *buf;
+    size_t len;
+    size_t n; /* bytes the full text needs so far */
+};
+
+static void out_byte(struct repr_out *o, char c) {
+    if (o->n + 1 < o->len)
+        o->buf[o->n] = c;
+    o->n++;
+}
+
+static void out_str(struct repr_out *o, const char *s) {
+    while (*s)
+        out_byte(o, *s++);
+}
+
+static void out_hex(struct repr_out *o, unsigned char c) {
+    static const char hex[] = "0123456789abcdef"; /* lower case, as Python prints \x1b */
+    out_byte(o, '\\');
+    out_byte(o, 'x');
+    out_byte(o, hex[c >> 4]);
+    out_byte(o, hex[c & 15]);
+}
+
+/* Length of the well-formed UTF-8 sequence starting at s[0] >= 0x80 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. Stops at the terminating NUL, which is
+ * never a continuation byte. */
+static size_t utf8_sequence(const unsigned char *s) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong below */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates above */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF above */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The name as Python's repr() prints a str: in ' quotes unless it contains ' and no ", then
+ * in "; backslash and that quote escaped; \n \r \t; other control bytes as \xNN; well-formed
+ * UTF-8 as is, every byte of a malformed sequence as \xNN. One repr is one line, and two
+ * different names never look the same. */
+static void out_name(struct repr_out *o, const char *name) {
+    char quote = strchr(name, '\'') && !strchr(name, '"') ? '"' : '\'';
+    out_byte(o, quote);
+    for (const unsigned char *s = (const unsigned char *)name; *s;) {
+        unsigned char c = *s;
+        if (c == '\\' || c == (unsigned char)quote) {
+            out_byte(o, '\\');
+            out_byte(o, (char)c);
+        } else if (c == '\n') {
+            out_str(o, "\\n");
+        } else if (c == '\r') {
+            out_str(o, "\\r");
+        } else if (c == '\t') {
+            out_str(o, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            out_hex(o, c);
+        } else if (c < 0x80) {
+            out_byte(o, (char)c);
+        } else {
+            size_t n = utf8_sequence(s);
+            if (n == 0) {
+                out_hex(o, c);
+                s++;
+                continue;
+            }
+            for (size_t i = 0; i < n; i++)
+                out_byte(o, (char)s[i]);
+            s += n;
+            continue;
+        }
+        s++;
+    }
+    out_byte(o, quote);
+}
+
 TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
     if (!t || (!buf && len > 0))
         return -EINVAL;
@@ -331,10 +427,19 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
     int rc = pin_for_name(t, &pin);
     if (rc < 0)
         return rc;
-    int n = snprintf(buf, len, "<Task %s name='%s' fn=%s>", state, current_name(t), fn);
+    struct repr_out o = {buf, len, 0};
+    out_str(&o, "<Task ");
+    out_str(&o, state);
+    out_str(&o, " name=");
+    out_name(&o, current_name(t));
     if (pin)
         registry_unpin(pin);
-    return n < 0 ? -EOVERFLOW : n; /* snprintf fails only for a text past INT_MAX */
+    out_str(&o, " fn=");
+    out_str(&o, fn);
+    out_byte(&o, '>');
+    if (len > 0)
+        buf[o.n < len ? o.n : len - 1] = '\0';
+    return o.n > INT_MAX ? -EOVERFLOW : (int)o.n;
 }
 
 /* ---- cancellation -------------------------------------------------------------------------- */
