@@ -110,18 +110,37 @@ int tr_task_cancel(tr_task *t);
 bool tr_task_done(const tr_task *t);      /* finished, normally or cancelled (any thread) */
 bool tr_task_cancelled(const tr_task *t); /* finished by cancellation (any thread) */
 
-/* The task's name (any thread); valid while the caller holds t. NULL + EINVAL for NULL. */
+/*
+ * The task's name (any thread). NULL + EINVAL for NULL. The pointer is valid while the caller
+ * holds t and t is not renamed: a rename frees the old name once no set or pinned reader could
+ * still be reading it. A set (tr_all_tasks, tr_all_tasks_fill) that holds t keeps every name
+ * t has had while the set lives, readable from any thread, until the set is freed or refilled.
+ * A thread that holds only a reference cannot know when the loop renames t: it should use
+ * tr_task_name_copy (or tr_task_repr) instead.
+ */
 const char *tr_task_name(const tr_task *t);
-/* Rename t (copied). 0, or -EINVAL (NULL t or name), -ENOMEM, -EPERM (other thread). */
+/*
+ * Copy t's name into buf (any thread, any time the caller holds t or a set with it; safe
+ * across a concurrent rename). Always NUL-terminated when len > 0. Returns the length of the
+ * full name, like snprintf (>= len means it was truncated); -EINVAL for NULL t, or NULL buf
+ * with len > 0; -ENOMEM in the rare case that no epoch pin can be allocated.
+ */
+int tr_task_name_copy(const tr_task *t, char *buf, size_t len);
+/* Rename t (copied). 0, or -EINVAL (NULL t or name), -ENOMEM, -EPERM (other thread). Names
+ * given up this way are freed once no reader can hold them: memory stays bounded however
+ * often a task is renamed. */
 int tr_task_set_name(tr_task *t, const char *name);
 /* Task.get_coro's counterpart: t's function, and its argument in *arg if arg is not NULL.
  * NULL + EINVAL for NULL t. (any thread) */
 tr_fn tr_task_fn(const tr_task *t, void **arg);
 /*
  * Write a readable description such as <Task pending name='Task-1' fn=main_task> into buf
- * (always NUL-terminated when len > 0). The function's symbol appears when the binary
+ * (always NUL-terminated when len > 0). The name is quoted and escaped as Python's repr()
+ * does a str (quotes, backslash, \n \r \t, other control bytes and malformed UTF-8 as \xNN),
+ * so a description is always one line. The function's symbol appears when the binary
  * exports it (link with -rdynamic), its address otherwise. Returns the length the full
- * text needs, like snprintf, or -EINVAL (t NULL, or buf NULL with len > 0). (any thread)
+ * text needs, like snprintf, or -EINVAL (t NULL, or buf NULL with len > 0), -ENOMEM (no
+ * epoch pin, rare). Any thread, safe across a concurrent rename.
  */
 int tr_task_repr(const tr_task *t, char *buf, size_t len);
 

@@ -59,10 +59,12 @@ enum task_wait {
 struct stack;
 struct tr_loop;
 
-/* Old custom names are kept until the record is reused: a snapshot on another thread may
- * still be reading one (see docs/architecture.md, "Reclamation"). */
+/* A custom name. The current one hangs off its task; one that a rename replaced waits in its
+ * loop's retired list (record.c) until no epoch pin could still be reading it, as records do
+ * (see docs/architecture.md, "Reclamation"). */
 struct name_node {
-    struct name_node *older;
+    struct name_node *next; /* retired list link; unused while the name is current */
+    uint64_t stamp;         /* once stamped: the epoch read after the fence (record.c) */
     char text[];
 };
 
@@ -234,11 +236,20 @@ struct record_pool {
     tr_task *batches_tail;
     _Atomic(tr_task *) remote; /* released on other threads (Treiber stack via run_next) */
     struct record_slab *slabs;
+    /* Names replaced by tr_task_set_name, oldest first, linked through name_node.next. */
+    struct name_node *names_pending; /* retired since the last pass: not yet stamped */
+    struct name_node *names_pending_tail;
+    size_t names_pending_count;
+    struct name_node *names_stamped; /* stamped, in non-decreasing stamp order */
+    struct name_node *names_stamped_tail;
 };
 
 tr_task *record_alloc(struct tr_loop *loop);
 void record_retire(struct tr_loop *loop, tr_task *t);
 void record_pool_destroy(struct tr_loop *loop);
+/* A name that tr_task_set_name just replaced (after publishing the new one), on the loop's
+ * thread: freed once no pin can hold it. */
+void record_name_retire(struct tr_loop *loop, struct name_node *old);
 
 /* ---- registry (registry.c): every live task of the process, in slots --------------------- */
 
@@ -255,8 +266,9 @@ size_t registry_shard_live(const struct tr_loop *loop);
  * changes). */
 void registry_publish(struct tr_loop *loop);
 
-/* Epoch pins: a snapshot holds one; record.c asks whether a batch retired at `stamp` may be
- * reused. */
+/* Epoch pins: a snapshot holds one, and so does a reader of a task's name on another thread
+ * (task.c) for the length of its read; record.c asks whether records or names retired at
+ * `stamp` may be reused or freed. */
 typedef struct pin pin_t;
 pin_t *registry_pin(void);
 void registry_unpin(pin_t *p);

@@ -16,13 +16,17 @@
  * it is amortised: while a snapshot is alive, a batch is stamped only once RECLAIM_BATCH
  * records are pending, and until then the pool grows instead. A batch's stamp and link live
  * in its first record, in fields no snapshot reader looks at: no allocation.
+ *
+ * Names that tr_task_set_name replaced go the same way (pending, stamped, free), for the same
+ * reason: a set, or a tr_task_name_copy or tr_task_repr on another thread, may be reading one.
+ * See "retired names" below.
  */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum { FIRST_SLAB = 64, MAX_SLAB = 4096, RECLAIM_BATCH = 64 };
+enum { FIRST_SLAB = 64, MAX_SLAB = 4096, RECLAIM_BATCH = 64, NAME_BATCH = 64 };
 
 struct record_slab {
     struct record_slab *next;
@@ -45,15 +49,87 @@ static void record_retire_pool(struct record_pool *p, tr_task *t) {
     p->pending_count++;
 }
 
-static void free_names(tr_task *t) {
-    struct name_node *n = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
-    while (n) {
-        struct name_node *older = n->older;
-        free(n);
-        n = older;
-    }
+/* The record's current custom name. Its replaced names are in the loop's retired list, not
+ * here: only a record nobody can reach any more (being reused, or freed) drops this one. */
+static void free_current_name(tr_task *t) {
+    free(atomic_load_explicit(&t->custom_name, memory_order_relaxed));
     atomic_store_explicit(&t->custom_name, NULL, memory_order_relaxed);
 }
+
+/* ---- retired names -------------------------------------------------------------------------
+ *
+ * tr_task_set_name publishes the new name with a release store and then hands the old one to
+ * record_name_retire. A pass (full fence, then the epoch) stamps the pending names; a stamped
+ * name is freed once every live pin holds an epoch >= its stamp, and all of them at once when
+ * no pin is alive. A pin with an epoch >= the stamp began after the pass's fence, hence after
+ * the new name was published: it can only load the new name (or a later one). A pass runs
+ * every NAME_BATCH retired names and whenever the record pool reclaims, so while no pin is
+ * alive a loop keeps at most NAME_BATCH old names, whatever the number of renames.
+ */
+
+static void free_name_chain(void *mem) {
+    struct name_node *n = mem;
+    while (n) {
+        struct name_node *next = n->next;
+        free(n);
+        n = next;
+    }
+}
+
+/* `no_pins`: registry_no_pins(), asked after the last rename this pass covers. */
+static void names_reclaim(struct record_pool *p, bool no_pins) {
+    if (no_pins) {
+        free_name_chain(p->names_stamped);
+        free_name_chain(p->names_pending);
+        p->names_stamped = p->names_stamped_tail = NULL;
+        p->names_pending = p->names_pending_tail = NULL;
+        p->names_pending_count = 0;
+        return;
+    }
+    /* Oldest first. Stamps never decrease along the list, so a stamp found free covers every
+     * name up to it, and one check per batch is enough. */
+    uint64_t free_upto = 0;
+    while (p->names_stamped) {
+        struct name_node *n = p->names_stamped;
+        if (n->stamp > free_upto) {
+            if (!registry_stamp_is_free(n->stamp))
+                break;
+            free_upto = n->stamp;
+        }
+        p->names_stamped = n->next;
+        free(n);
+    }
+    if (!p->names_stamped)
+        p->names_stamped_tail = NULL;
+    if (!p->names_pending)
+        return;
+    /* The pending names are few (at most NAME_BATCH): stamping each keeps the node small. */
+    uint64_t stamp = registry_reclaim_stamp();
+    for (struct name_node *n = p->names_pending; n; n = n->next)
+        n->stamp = stamp;
+    if (p->names_stamped_tail)
+        p->names_stamped_tail->next = p->names_pending;
+    else
+        p->names_stamped = p->names_pending;
+    p->names_stamped_tail = p->names_pending_tail;
+    p->names_pending = p->names_pending_tail = NULL;
+    p->names_pending_count = 0;
+}
+
+void record_name_retire(struct tr_loop *loop, struct name_node *old) {
+    struct record_pool *p = &loop->records;
+    old->next = NULL;
+    if (p->names_pending_tail)
+        p->names_pending_tail->next = old;
+    else
+        p->names_pending = old;
+    p->names_pending_tail = old;
+    /* Not a pass per rename: the pass's fences touch lines that snapshot threads write. */
+    if (++p->names_pending_count >= NAME_BATCH)
+        names_reclaim(p, registry_no_pins());
+}
+
+/* ---- records -------------------------------------------------------------------------------- */
 
 /* Put the list head..tail in front of the free list. */
 static void splice_free(struct record_pool *p, tr_task *head, tr_task *tail) {
@@ -84,7 +160,10 @@ static void take_remote(struct record_pool *p) {
 static void reclaim(struct record_pool *p) {
     take_remote(p);
     tr_task *head, *tail;
-    if (registry_no_pins()) {
+    bool no_pins = registry_no_pins();
+    if (p->names_pending || p->names_stamped)
+        names_reclaim(p, no_pins);
+    if (no_pins) {
         take_pending(p, &head, &tail);
         splice_free(p, head, tail);
         while (p->batches_head) {
@@ -144,7 +223,7 @@ tr_task *record_alloc(struct tr_loop *loop) {
     }
     tr_task *t = p->free;
     p->free = t->run_next;
-    free_names(t);
+    free_current_name(t);
     memset(t, 0, sizeof *t);
     return t;
 }
@@ -156,7 +235,7 @@ void record_retire(struct tr_loop *loop, tr_task *t) {
 static void free_slab(void *mem) {
     struct record_slab *s = mem;
     for (size_t i = 0; i < s->count; i++)
-        free_names(&s->items[i]);
+        free_current_name(&s->items[i]);
     free(s);
 }
 
@@ -174,5 +253,15 @@ void record_pool_destroy(struct tr_loop *loop) {
             free_slab(s);
         s = next;
     }
+    /* The retired names likewise: a set may hold one of them too. */
+    struct name_node *names = p->names_stamped;
+    if (names)
+        p->names_stamped_tail->next = p->names_pending;
+    else
+        names = p->names_pending;
+    if (names && pinned)
+        registry_orphan(names, free_name_chain);
+    else
+        free_name_chain(names);
     memset(p, 0, sizeof *p);
 }

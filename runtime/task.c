@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,11 +249,8 @@ static void format_default_name(char *out, uint64_t n) {
     out[5 + len] = '\0';
 }
 
-TR_EXPORT const char *tr_task_name(const tr_task *ct) {
-    if (!ct) {
-        errno = EINVAL;
-        return NULL;
-    }
+/* The current name: the custom one, or "Task-N", formatted on first read. */
+static const char *current_name(const tr_task *ct) {
     tr_task *t = (tr_task *)ct; /* the lazy default name is a cache, not a change */
     struct name_node *custom = atomic_load_explicit(&t->custom_name, memory_order_acquire);
     if (custom)
@@ -273,6 +271,48 @@ TR_EXPORT const char *tr_task_name(const tr_task *ct) {
     return t->default_name;
 }
 
+/*
+ * For a read of t's name that must stay safe across a concurrent rename: a pin, so that the
+ * name it loads is not freed before it is done (record.c, "retired names"). The loop's own
+ * thread is the only one that renames t and frees its old names, so it needs none (*pin is
+ * NULL then). The same holds when t's loop has ended and this thread's loop reuses its
+ * address: an ended loop's names no longer change.
+ */
+static int pin_for_name(const tr_task *t, pin_t **pin) {
+    *pin = NULL;
+    if (t->loop == tr_tls_loop)
+        return 0;
+    *pin = registry_pin();
+    return *pin ? 0 : -ENOMEM;
+}
+
+TR_EXPORT const char *tr_task_name(const tr_task *t) {
+    if (!t) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return current_name(t);
+}
+
+TR_EXPORT int tr_task_name_copy(const tr_task *t, char *buf, size_t len) {
+    if (!t || (!buf && len > 0))
+        return -EINVAL;
+    pin_t *pin;
+    int rc = pin_for_name(t, &pin);
+    if (rc < 0)
+        return rc;
+    const char *name = current_name(t);
+    size_t n = strlen(name);
+    if (len > 0) {
+        size_t k = n < len - 1 ? n : len - 1;
+        memcpy(buf, name, k);
+        buf[k] = '\0';
+    }
+    if (pin)
+        registry_unpin(pin);
+    return n > INT_MAX ? -EOVERFLOW : (int)n;
+}
+
 TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!t || !name)
         return -EINVAL;
@@ -284,11 +324,113 @@ TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!node)
         return -ENOMEM;
     memcpy(node->text, name, len + 1);
-    /* The old name stays allocated until the record is reused: a snapshot on another thread
-     * may be reading it now. */
-    node->older = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
+    node->next = NULL;
+    /* Only this thread writes the name. Release: a reader that loads the node sees its text.
+     * The old name may still be read through a set or a pinned copy on another thread, so it
+     * is retired, not freed, and only after the new one is published. */
+    struct name_node *old = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
     atomic_store_explicit(&t->custom_name, node, memory_order_release);
+    if (old)
+        record_name_retire(t->loop, old);
     return 0;
+}
+
+/* ---- repr ---------------------------------------------------------------------------------- */
+
+/* snprintf's contract by hand: count every byte, store only what fits before the NUL. */
+struct repr_out {
+    char *buf;
+    size_t len;
+    size_t n; /* bytes the full text needs so far */
+};
+
+static void out_byte(struct repr_out *o, char c) {
+    if (o->n + 1 < o->len)
+        o->buf[o->n] = c;
+    o->n++;
+}
+
+static void out_str(struct repr_out *o, const char *s) {
+    while (*s)
+        out_byte(o, *s++);
+}
+
+static void out_hex(struct repr_out *o, unsigned char c) {
+    static const char hex[] = "0123456789abcdef"; /* lower case, as Python prints \x1b */
+    out_byte(o, '\\');
+    out_byte(o, 'x');
+    out_byte(o, hex[c >> 4]);
+    out_byte(o, hex[c & 15]);
+}
+
+/* Length of the well-formed UTF-8 sequence starting at s[0] >= 0x80 (RFC 3629: no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. Stops at the terminating NUL, which is
+ * never a continuation byte. */
+static size_t utf8_sequence(const unsigned char *s) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong below */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates above */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF above */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* The name as Python's repr() prints a str: in ' quotes unless it contains ' and no ", then
+ * in "; backslash and that quote escaped; \n \r \t; other control bytes as \xNN; well-formed
+ * UTF-8 as is, every byte of a malformed sequence as \xNN. One repr is one line, and two
+ * different names never look the same. */
+static void out_name(struct repr_out *o, const char *name) {
+    char quote = strchr(name, '\'') && !strchr(name, '"') ? '"' : '\'';
+    out_byte(o, quote);
+    for (const unsigned char *s = (const unsigned char *)name; *s;) {
+        unsigned char c = *s;
+        if (c == '\\' || c == (unsigned char)quote) {
+            out_byte(o, '\\');
+            out_byte(o, (char)c);
+        } else if (c == '\n') {
+            out_str(o, "\\n");
+        } else if (c == '\r') {
+            out_str(o, "\\r");
+        } else if (c == '\t') {
+            out_str(o, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            out_hex(o, c);
+        } else if (c < 0x80) {
+            out_byte(o, (char)c);
+        } else {
+            size_t n = utf8_sequence(s);
+            if (n == 0) {
+                out_hex(o, c);
+                s++;
+                continue;
+            }
+            for (size_t i = 0; i < n; i++)
+                out_byte(o, (char)s[i]);
+            s += n;
+            continue;
+        }
+        s++;
+    }
+    out_byte(o, quote);
 }
 
 TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
@@ -307,8 +449,23 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
         snprintf(fnbuf, sizeof fnbuf, "%p", (void *)(uintptr_t)t->fn);
         fn = fnbuf;
     }
-    int n = snprintf(buf, len, "<Task %s name='%s' fn=%s>", state, tr_task_name(t), fn);
-    return n < 0 ? -EINVAL : n;
+    pin_t *pin; /* taken after dladdr, which may wait for the loader's lock */
+    int rc = pin_for_name(t, &pin);
+    if (rc < 0)
+        return rc;
+    struct repr_out o = {buf, len, 0};
+    out_str(&o, "<Task ");
+    out_str(&o, state);
+    out_str(&o, " name=");
+    out_name(&o, current_name(t));
+    if (pin)
+        registry_unpin(pin);
+    out_str(&o, " fn=");
+    out_str(&o, fn);
+    out_byte(&o, '>');
+    if (len > 0)
+        buf[o.n < len ? o.n : len - 1] = '\0';
+    return o.n > INT_MAX ? -EOVERFLOW : (int)o.n;
 }
 
 /* ---- cancellation -------------------------------------------------------------------------- */

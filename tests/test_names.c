@@ -244,14 +244,19 @@ static void *set_name_main(void *arg) {
     assert_int_equal(tr_task_set_name(t, "Task-999999"), 0);
     assert_string_equal(tr_task_name(t), "Task-999999");
 
+    /* A rename frees the old name once nobody can read it; a set that holds the task keeps
+     * every name it had meanwhile. */
+    tr_taskset *held = tr_all_tasks();
+    assert_true(set_contains(held, t));
     tr_task_cancel(t);
     tr_await(t, NULL);
     assert_string_equal(tr_task_name(t), "Task-999999");
-    /* A finished task can be renamed too; the string read before stays valid. */
+    /* A finished task can be renamed too; the string read before stays valid with the set. */
     const char *before = tr_task_name(t);
     assert_int_equal(tr_task_set_name(t, "after-the-end"), 0);
     assert_string_equal(tr_task_name(t), "after-the-end");
     assert_string_equal(before, "Task-999999");
+    tr_taskset_free(held);
     tr_task_release(t);
     return NULL;
 }
