@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "taskring.h"
+#include "skip.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

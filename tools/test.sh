@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # THE test command: every build and test stage of taskring, then one summary line
-# "N passed, N failed" (each stage counts as one). Exits non-zero if any stage failed.
+# "N passed, N failed, N skipped" counting tests: each ctest test of every stage, and each
+# stage without ctest (setup, install, format) as one; a stage that fails before its tests
+# can run counts as one failed test. Skipped tests (ctest's SKIP_RETURN_CODE 77 or
+# SKIP_REGULAR_EXPRESSION: the test cannot run here) are listed by name. Exits non-zero if any
+# stage failed.
 #
 #   tools/test.sh              all stages
 #   tools/test.sh STAGE...     only these (setup always runs first): debug valgrind asan tsan
@@ -124,8 +128,29 @@ stage_format() {
 }
 
 # ---- driver ----------------------------------------------------------------------------------
-names=() results=() secs=()
-record() { names+=("$1"); results+=("$2"); secs+=("$3"); }
+names=() results=() secs=() details=()
+tests_passed=0 tests_failed=0 tests_skipped=0 skipped_names=()
+record() { names+=("$1"); results+=("$2"); secs+=("$3"); details+=("$4"); }
+
+# Count the ctest results in a stage's log; a stage without any counts as one test.
+count_tests() { # NAME LOG RC
+    local name=$1 log=$2 rc=$3 p f s line
+    p=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed ' "$log")
+    s=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped ' "$log")
+    f=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$log" | grep -cvE ' Passed |\*\*\*Skipped ')
+    if ((p + s + f == 0)); then
+        if ((rc == 0)); then p=1; else f=1; fi
+    elif ((rc != 0 && f == 0)); then
+        f=1 # the tests passed but the stage did not (a build step after them, say)
+    fi
+    while IFS= read -r line; do
+        skipped_names+=("$name: $line")
+    done < <(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped ' "$log" |
+        sed -E 's/^.*Test +#[0-9]+: ([^ ]+) .*/\1/')
+    tests_passed=$((tests_passed + p)) tests_failed=$((tests_failed + f))
+    tests_skipped=$((tests_skipped + s))
+    stage_detail="$p passed, $f failed, $s skipped"
+}
 
 run_stage() { # NAME COMMAND...
     local name=$1 start rc
@@ -136,27 +161,32 @@ run_stage() { # NAME COMMAND...
     ( set -e; "$@" ) 2>&1 | tee "$logdir/$name.log"
     rc=${PIPESTATUS[0]}
     local t=$(($(date +%s) - start))
+    count_tests "$name" "$logdir/$name.log" "$rc"
     if ((rc == 0)); then
-        echo "==================== test.sh: stage $name PASSED (${t}s) ===================="
-        record "$name" PASS "$t"
+        echo "==================== test.sh: stage $name PASSED (${t}s; $stage_detail) ===================="
+        record "$name" PASS "$t" "$stage_detail"
     else
-        echo "==================== test.sh: stage $name FAILED, exit $rc (${t}s; log: build/test-logs/$name.log) ===================="
-        record "$name" FAIL "$t"
+        echo "==================== test.sh: stage $name FAILED, exit $rc (${t}s; $stage_detail; log: build/test-logs/$name.log) ===================="
+        record "$name" FAIL "$t" "$stage_detail"
     fi
     return "$rc"
 }
 
 summary() {
-    local i passed=0 failed=0 total=0
+    local i failed=0 total=0
     echo
     echo "==================== test.sh: summary ===================="
     for i in "${!names[@]}"; do
-        printf '  %-9s %s %6ss\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}"
+        printf '  %-9s %s %6ss   %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}" "${details[$i]}"
         total=$((total + secs[i]))
-        if [[ ${results[$i]} == PASS ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+        [[ ${results[$i]} == PASS ]] || failed=$((failed + 1))
     done
     printf '  %-9s %11ss\n' total "$total"
-    echo "$passed passed, $failed failed"
+    if ((${#skipped_names[@]} > 0)); then
+        echo "  skipped (cannot run here; each prints why in its log):"
+        printf '    %s\n' "${skipped_names[@]}"
+    fi
+    echo "$tests_passed passed, $tests_failed failed, $tests_skipped skipped"
     ((failed == 0))
 }
 

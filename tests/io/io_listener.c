@@ -447,7 +447,7 @@ static void *emfile_task(void *arg) {
 static void test_accept_error_recovers(void **state) {
     (void)state;
     if (RUNNING_ON_VALGRIND)
-        skip(); /* valgrind emulates RLIMIT_NOFILE: the kernel never sees the low limit */
+        TEST_SKIP("valgrind emulates RLIMIT_NOFILE: the kernel never sees the low limit");
     io_run(emfile_task, NULL);
 }
 
@@ -616,5 +616,5 @@ int main(int argc, char **argv) {
         cmocka_unit_test_setup(test_bad_input, io_setup),
         cmocka_unit_test_setup(test_other_loop, io_setup),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return test_result(cmocka_run_group_tests(tests, NULL, NULL));
 }

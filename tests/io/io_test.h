@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "../skip.h"
+
 /* ---- checks usable inside tasks ------------------------------------------------------------ */
 
 extern int io_failures;

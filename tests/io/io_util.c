@@ -231,14 +231,18 @@ long io_arg_long(int *argc, char **argv, const char *name, long def) {
 }
 
 void io_parse_args(int *argc, char **argv) {
-    for (int i = 1; i + 1 < *argc; i++) {
-        if (strcmp(argv[i], "--only") == 0) {
+    for (int i = 1; i + 1 < *argc;) {
+        if (strcmp(argv[i], "--only") == 0)
             cmocka_set_test_filter(argv[i + 1]);
-            for (int j = i; j + 2 <= *argc; j++)
-                argv[j] = argv[j + 2];
-            *argc -= 2;
-            break;
+        else if (strcmp(argv[i], "--skip") == 0)
+            cmocka_set_skip_filter(argv[i + 1]);
+        else {
+            i++;
+            continue;
         }
+        for (int j = i; j + 2 <= *argc; j++)
+            argv[j] = argv[j + 2];
+        *argc -= 2;
     }
     if (*argc > 1) {
         fprintf(stderr, "%s: unknown argument '%s'\n", argv[0], argv[1]);
