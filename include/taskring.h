@@ -48,7 +48,7 @@ typedef struct tr_options {
      * the task's name) instead of writing into the next stack: a frame larger than the guard
      * jumps it unless the code is built with -fstack-clash-protection. Default (0) 256 KiB,
      * 4 KiB..64 MiB, rounded up to pages. With MADV_GUARD_INSTALL (Linux 6.13) a guard costs
-     * no memory but its page-table entries; see docs/performance.md, "Guard size". */
+     * no memory but its page-table entries; see docs/api.md, "Stacks". */
     size_t guard_size;
     unsigned reserved[6]; /* must be zero */
 } tr_options;
@@ -100,14 +100,15 @@ int tr_await(tr_task *t, void **result);
 /*
  * Request cancellation: if t is suspended, that suspension returns -ECANCELED now;
  * if it was already woken, the suspension it returns from gives -ECANCELED instead (unless
- * it carries a result that must not be lost: an accepted fd); if it is running, its next;
- * and so does every later one (cancellation is sticky: a C function cannot be unwound, so it is
- * asked to return). A task cancelled before it first runs never runs. Returns 1 when the request
- * was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another thread/loop.
+ * it carries a result that must not be lost: an accepted fd, an I/O completion); if it is
+ * running, its next; and so does every later one (cancellation is sticky: a C function
+ * cannot be unwound, so it is asked to return). A task cancelled before it first runs never
+ * runs. Returns 1 when the request was made, 0 when t was already done; -EINVAL for NULL,
+ * -EPERM from another thread/loop.
  */
 int tr_task_cancel(tr_task *t);
 
-bool tr_task_done(const tr_task *t);      /* finished, normally or cancelled (any thread) */
+bool tr_task_done(const tr_task *t);      /* returned, cancelled, or had no stack (any thread) */
 bool tr_task_cancelled(const tr_task *t); /* finished by cancellation (any thread) */
 
 /*
@@ -256,8 +257,10 @@ void tr_listener_close(tr_listener *l);
 /*
  * Wait for one of `count` signals (e.g. {SIGINT, SIGTERM}) through a signalfd read on the
  * ring. The signals are blocked on the calling thread first, so they are queued for the
- * loop instead of killing the process. Returns the signal number, -EINVAL (NULL, empty, or
- * not a signal), -ECANCELED, -ETIME, or -EPERM outside a task.
+ * loop instead of killing the process. Returns the signal number, -EINVAL (NULL, empty, not
+ * a signal, or one no wait can serve: SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS; checked before anything is blocked), -ECANCELED, -ETIME, or -EPERM
+ * outside a task.
  */
 int tr_signal_wait(const int *signals, size_t count);
 
