@@ -93,7 +93,8 @@ tr_task *tr_current(void);
  * -EPERM (not called from a task, or t belongs to another loop), -EDEADLK (t is the caller:
  * asyncio's "Task cannot await on itself"; or waiting would close a cycle of awaits),
  * -ECANCELED (t was cancelled, or the caller was cancelled while waiting), -ETIME (the
- * caller's deadline scope expired; t keeps running), -ENOMEM (t could not get a stack).
+ * caller's deadline scope expired; t keeps running), -ENOMEM (t could not get a stack), or
+ * the error t failed with (tr_fail; *result still gets its return value).
  */
 int tr_await(tr_task *t, void **result);
 
@@ -108,7 +109,21 @@ int tr_await(tr_task *t, void **result);
  */
 int tr_task_cancel(tr_task *t);
 
-bool tr_task_done(const tr_task *t);      /* returned, cancelled, or had no stack (any thread) */
+/*
+ * Task outcomes, asyncio's exceptions in C. In a task, tr_fail(err) marks it failed with err
+ * (a negative errno; anything else is recorded as -EINVAL) and returns NULL, for
+ * `return tr_fail(-EPROTO);`. NULL + EPERM outside a task. A failure is what tr_await returns
+ * (the task's return value is still stored), what tr_task_error reports, and what tr_run
+ * returns for the main task; a failed task whose error nobody reads is reported on stderr
+ * when its last reference goes. A task that was cancelled and returns finishes cancelled,
+ * however it returns, unless it called tr_fail (the failure says more).
+ */
+void *tr_fail(int err);
+/* Any thread: 0 (returned normally), the error it failed with, -ECANCELED, -ENOMEM (it never
+ * got a stack), -EBUSY (not done yet), -EINVAL (NULL). Reading it counts as retrieving it. */
+int tr_task_error(const tr_task *t);
+
+bool tr_task_done(const tr_task *t); /* returned, failed, cancelled, or had no stack (any thread) */
 bool tr_task_cancelled(const tr_task *t); /* finished by cancellation (any thread) */
 
 /*
@@ -231,10 +246,17 @@ int tr_nop(void);
  * outer one. A per-call deadline is a scope around one call. The scope lives on the caller's
  * stack; end scopes in reverse order. tr_deadline_begin returns 0, -EPERM outside a task,
  * -EINVAL for NULL.
+ *
+ * Misuse (ending a scope that is not the caller's innermost, or another task's scope) aborts
+ * with a message when the library is a Debug build; otherwise ending a scope that encloses
+ * the innermost one ends the inner ones with it, and ending one the caller does not have is
+ * ignored. The same holds for shields.
  */
 typedef struct tr_deadline {
     uint64_t saved_; /* the enclosing deadline, restored by tr_deadline_end */
     uint64_t at_;    /* this scope's absolute deadline (CLOCK_MONOTONIC ns) */
+    void *owner_;    /* the task that began it */
+    void *outer_;    /* the scope it is nested in */
 } tr_deadline;
 int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns);
 void tr_deadline_end(tr_deadline *scope);
@@ -242,15 +264,36 @@ void tr_deadline_end(tr_deadline *scope);
 bool tr_deadline_expired(const tr_deadline *scope);
 
 /*
+ * Cancel shields, for cleanup after a cancellation (send a goodbye, flush, release a lock):
+ * between tr_shield_begin and tr_shield_end the calling task's waits do not return
+ * -ECANCELED, and a cancellation requested meanwhile is held back and delivered by the first
+ * wait after the scope ends. Deadline scopes still apply inside, so cleanup can be bounded.
+ * Shields nest; the scope lives on the caller's stack. 0, -EINVAL (NULL), -EPERM outside a
+ * task. (A deadlock that tr_run breaks cancels through shields.)
+ */
+typedef struct tr_shield {
+    void *owner_; /* the task that began it */
+    void *outer_; /* the shield it is nested in */
+} tr_shield;
+int tr_shield_begin(tr_shield *s);
+void tr_shield_end(tr_shield *s);
+
+/*
  * Listening sockets with multishot accept: one SQE keeps accepting; connections queue in
  * the listener until tr_listener_accept takes them. `fd` must be a listening socket; the
- * listener does not own it. Connections go to the acceptor that has waited longest. An accept
- * error (EMFILE, ENFILE, ...) is returned once, and the next call re-arms the accept.
+ * listener does not own it. Connections go to the acceptor that has waited longest, and an
+ * acceptor handed one keeps it even if it is cancelled before it runs (-ECANCELED comes at its
+ * next call). An accept error (EMFILE, ENFILE, ...) goes to the oldest acceptor, once; the
+ * accept is re-armed at once while others wait, else by the next call.
  * tr_listener_close cancels the accept and wakes its waiters with -ECANCELED; connections
  * still queued are closed. Listeners left open are closed when tr_run ends.
  */
 typedef struct tr_listener tr_listener;
 tr_listener *tr_listener_open(int fd);
+/* At most `limit` accepted connections wait in the listener for tr_listener_accept (default
+ * 4096); when that many do, it stops accepting until one is taken, and the kernel's listen
+ * backlog holds (or refuses) the rest. 0, -EINVAL (NULL, or limit 0), -EPERM (another loop). */
+int tr_listener_set_queue_limit(tr_listener *l, size_t limit);
 int tr_listener_accept(tr_listener *l);
 void tr_listener_close(tr_listener *l);
 

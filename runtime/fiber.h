@@ -69,7 +69,6 @@ static inline int fiber_suspend(struct tr_loop *loop) {
  */
 static inline int fiber_yield(struct tr_loop *loop, tr_task *self) {
     tr_task *next = loop->runq.head;
-    self->wait = WAIT_YIELD;
     self->wake_result = 0;
     if (TR_LIKELY(next && loop->turn_left &&
                   atomic_load_explicit(&next->state, memory_order_relaxed) == TASK_READY)) {

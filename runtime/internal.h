@@ -48,16 +48,84 @@ enum task_state {
     TASK_DONE,      /* finished (returned, or cancelled) */
 };
 
-enum task_wait {
-    WAIT_NONE,
-    WAIT_YIELD, /* in the run queue after tr_yield */
-    WAIT_LIST,  /* in a wait list (a task's awaiters, a listener's acceptors); maybe a timer */
-    WAIT_SLEEP, /* in the loop's timers only */
-    WAIT_IO,    /* an io_uring operation is in flight for it (io.c) */
-};
-
 struct stack;
 struct tr_loop;
+
+/* ---- the wait primitive (wait.c): every suspension but tr_yield goes through one --------------
+ *
+ * A waiter lives on the waiting task's stack for the length of one wait. The thing waited on
+ * (a task's end, a lock, a queue, a listener, an I/O operation, a timer) files it in a wait
+ * queue, or keeps a pointer to it, and fires it; cancellation and deadline expiry interrupt
+ * it. Firing, interrupting and timing out are the same code for every source. */
+
+enum wait_kind {
+    WAIT_SLEEP,    /* tr_sleep: its timer only */
+    WAIT_TASK,     /* tr_await: object = the awaited task */
+    WAIT_TASKS,    /* tr_gather, tr_wait, as_completed: object = the first unfinished task */
+    WAIT_GROUP,    /* tr_group_wait: object = the group */
+    WAIT_IO,       /* an io_uring operation */
+    WAIT_LISTENER, /* tr_listener_accept: object = the listener */
+    WAIT_EVENT,
+    WAIT_LOCK,
+    WAIT_SEM,
+    WAIT_COND,
+    WAIT_QUEUE_GET,
+    WAIT_QUEUE_PUT,
+    WAIT_QUEUE_JOIN,
+};
+
+struct waiter;
+struct wait_queue {
+    struct waiter *head; /* the oldest: FIFO */
+    struct waiter *tail;
+    size_t len;
+};
+
+struct waiter {
+    struct waiter *prev, *next; /* links in `queue` */
+    struct wait_queue *queue;   /* the queue it is in; NULL when in none */
+    tr_task *task;              /* the waiting task */
+    struct tr_loop *loop;       /* the task's loop: where a wake-up is delivered */
+    const void *object;         /* what it waits on, for reports (see kind) */
+    void *value;                /* handed over with the wake-up (a queue item) */
+    /* Called instead of waking the task (a sub-waiter of tr_gather, ...). */
+    void (*on_fire)(struct waiter *w, int result);
+    /* Cancellation or a deadline reached it before it fired. NULL: fire it with the error.
+     * An I/O wait asks the kernel instead, and fires when the operation's completion comes. */
+    void (*on_interrupt)(struct waiter *w, int err);
+    uint64_t timer_at; /* arm the task's timer for this (0: none) ... */
+    int timer_result;  /* ... firing with this (0: a sleep's end) or interrupting (-ETIME) */
+    uint8_t kind;      /* enum wait_kind */
+    bool fired;        /* woken: by its source, its timer, or an interruption */
+    bool owned;        /* fired with something the task must not lose (an fd, a lock) */
+};
+
+static inline void wq_push(struct wait_queue *q, struct waiter *w) {
+    w->queue = q;
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    q->len++;
+}
+
+static inline void wq_unlink(struct waiter *w) {
+    struct wait_queue *q = w->queue;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    q->len--;
+    w->prev = w->next = NULL;
+    w->queue = NULL;
+}
 
 /* A custom name. The current one hangs off its task; one that a rename replaced waits in its
  * loop's retired list (record.c) until no epoch pin could still be reading it, as records do
@@ -71,8 +139,8 @@ struct name_node {
 struct tr_task {
     uint32_t magic;
     _Atomic uint8_t state; /* enum task_state; read by snapshot holders on other threads */
-    uint8_t wait;          /* enum task_wait while SUSPENDED/READY */
     bool cancel_requested;
+    bool cancel_forced;         /* cancelled through shields: a deadlock is being broken */
     bool in_timer;              /* in the loop's timers */
     _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
     _Atomic int exit_code;      /* once DONE: 0, -ECANCELED, or -ENOMEM (no stack for it) */
@@ -84,21 +152,19 @@ struct tr_task {
     tr_fn fn;
     void *arg;
     void *result;
-    fcontext_t ctx;      /* saved context while not running */
-    struct stack *stack; /* NULL until first run and after finish */
-    tr_task *run_next;   /* run queue link; free-list link once released */
-    tr_task *awaiting;   /* task this one waits for (cycle detection) */
-    tr_task *waiters;    /* tasks awaiting this one (a wait list) */
-    tr_task **wait_head; /* the wait list this task is in, while WAIT_LIST */
-    tr_task *wait_prev;
-    tr_task *wait_next;
-    tr_task *timer_prev; /* links in the timers' in-order list */
+    fcontext_t ctx;         /* saved context while not running */
+    struct stack *stack;    /* NULL until first run and after finish */
+    tr_task *run_next;      /* run queue link; free-list link once released */
+    tr_task *awaiting;      /* task this one waits for in tr_await (cycle detection) */
+    struct waiter *waiter;  /* the wait it is suspended in (NULL: running, or in tr_yield) */
+    struct wait_queue done; /* waiters for this task's end (tr_await, tr_gather, ...) */
+    tr_shield *shield;      /* innermost cancel shield (tr_shield_begin); NULL: none */
+    tr_deadline *scope;     /* innermost deadline scope (tr_deadline_begin); NULL: none */
+    tr_task *timer_prev;    /* links in the timers' in-order list */
     tr_task *timer_next;
     uint64_t deadline_ns;       /* while in the timers */
     uint64_t scope_deadline_ns; /* innermost tr_deadline scope; 0 = none */
-    struct io_op *io_op;        /* while WAIT_IO */
     int wake_result;            /* what the suspension that ends returns */
-    int timer_result;           /* what it returns if its timer fires first */
     uint64_t number;            /* N of the default name "Task-N" */
     _Atomic(struct name_node *) custom_name;
     char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
@@ -111,28 +177,6 @@ struct tr_task {
 };
 
 enum { NAME_UNFORMATTED, NAME_FORMATTING, NAME_READY };
-
-/* ---- wait lists: doubly linked through wait_prev/wait_next, head pointer kept by owner --- */
-
-static inline void waitlist_push(tr_task **head, tr_task *t) {
-    t->wait_head = head;
-    t->wait_prev = NULL;
-    t->wait_next = *head;
-    if (*head)
-        (*head)->wait_prev = t;
-    *head = t;
-}
-
-static inline void waitlist_unlink(tr_task *t) {
-    if (t->wait_prev)
-        t->wait_prev->wait_next = t->wait_next;
-    else
-        *t->wait_head = t->wait_next;
-    if (t->wait_next)
-        t->wait_next->wait_prev = t->wait_prev;
-    t->wait_prev = t->wait_next = NULL;
-    t->wait_head = NULL;
-}
 
 /* ---- run queue: FIFO, intrusive through task.run_next ------------------------------------ */
 
@@ -312,15 +356,23 @@ struct tr_loop {
 #endif
 };
 
-/* The loop running on this thread, NULL outside tr_run. The only thread-local besides none. */
+/* ---- the current loop and task, the clock (current.c) -------------------------------------- */
+
+/* The loop running on this thread, NULL outside tr_run. The only thread-local there is. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
 
+/* CLOCK_MONOTONIC in nanoseconds: every deadline and timer is on this clock. */
 uint64_t loop_clock_ns(void);
 
 /* The task running on this thread (NULL outside any task), and its loop in *loop. */
 static inline tr_task *calling_task(struct tr_loop **loop) {
     *loop = tr_tls_loop;
     return *loop ? (*loop)->current : NULL;
+}
+
+/* now + ns, saturating: a deadline that would wrap means "never". */
+static inline uint64_t deadline_after(uint64_t now, uint64_t ns) {
+    return now + ns < now ? UINT64_MAX - 1 : now + ns;
 }
 
 /* ---- switching: fiber.h (inline fast path), fiber.c -------------------------------------- */
@@ -332,12 +384,39 @@ static inline void fiber_wake(struct tr_loop *loop, tr_task *t, int result) {
     runq_push(&loop->runq, t);
 }
 
+/* ---- the wait primitive (wait.c) --------------------------------------------------------------
+ */
+
+/* A fresh waiter for the calling task `self`: bounded by its deadline scope, in no queue. */
+void waiter_init(struct waiter *w, struct tr_loop *loop, tr_task *self, enum wait_kind kind,
+                 const void *object);
+/* May `self` start a wait? 0, -ECANCELED (a cancellation is pending and no shield holds it
+ * back) or -ETIME (its deadline scope has ended). Every wait asks before filing a waiter. */
+int wait_admit(tr_task *self);
+/* Suspend the calling task until w fires (the caller has filed w where its wake-up comes
+ * from). Arms the task's timer when w->timer_at is set. Returns the result it fired with:
+ * the source's, -ECANCELED, -ETIME, or -ENOMEM (the timer could not be armed: w is unlinked
+ * and nothing waits). */
+int wait_block(struct waiter *w);
+/* The source's wake-up: unlink w, disarm its timer, make its task runnable with `result`.
+ * `owned`: the result hands the task something it must not lose (an fd, a lock, an item),
+ * so a cancellation that arrives before the task runs does not replace it. Returns false
+ * (and does nothing) when w has fired already. */
+bool waiter_fire(struct waiter *w, int result, bool owned);
+/* Cancellation (-ECANCELED) or a deadline (-ETIME) reached w: its source's on_interrupt, or
+ * fire it with err. */
+void waiter_interrupt(struct waiter *w, int err);
+/* t's timer expired (loop.c): finish a sleep, or time out a wait. */
+void wait_timer_expired(tr_task *t);
+/* A cancellation of t was requested: interrupt its wait, or, when it was woken already and
+ * has not run yet, make that wait return -ECANCELED unless its result is owned. `force`
+ * ignores shields (a deadlock being broken). */
+void wait_cancel(tr_task *t, bool force);
+
 /* ---- I/O (io.c) ------------------------------------------------------------------------------ */
 
 /* Dispatch one completion (loop.c reaps, io.c knows what the user_data means). */
 void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned flags);
-/* Ask the kernel to cancel the operation a task waits in; its completion wakes the task. */
-void io_cancel_task_op(struct tr_loop *loop, tr_task *t);
 /* At shutdown: cancel whatever is still in flight and reap until nothing is. */
 void io_drain(struct tr_loop *loop);
 void io_pool_destroy(struct tr_loop *loop);
@@ -355,16 +434,11 @@ int task_take_exit_code(tr_task *t);
 /* Give the loop's unused Task-N numbers back when it ends. */
 void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);
-void task_request_cancel(struct tr_loop *loop, tr_task *t);
-/* Arm t's timer for `deadline` (wake_result `result` if it fires); for sleeps and for
- * waits bounded by a deadline scope. */
-int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline, int result);
+/* Request t's cancellation (t on this loop). `force`: through shields too (deadlock). */
+void task_request_cancel(tr_task *t, bool force);
+/* Arm or disarm t's timer for `deadline` (the loop's timers: for sleeps and for waits
+ * bounded by a deadline scope). */
+int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline);
 void task_timer_disarm(struct tr_loop *loop, tr_task *t);
-/* Take t out of whatever it waits on (not the run queue) and make it runnable. */
-void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result);
-/* Suspend the calling task in a wait list (a task's awaiters, a listener's acceptors),
- * bounded by its deadline scope; returns what wakes it: the waker's result, -ECANCELED,
- * -ETIME, or -ENOMEM (timer not armed, nothing queued). */
-int task_wait_in_list(struct tr_loop *loop, tr_task *self, tr_task **list);
 
 #endif

@@ -20,9 +20,6 @@
 #include <string.h>
 #include <time.h>
 
-/* initial-exec: one %fs-relative load per access, even in the shared library. */
-__attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
-
 enum {
     DEFAULT_STACK = 64 * 1024,
     MIN_STACK = 16 * 1024,
@@ -36,12 +33,6 @@ enum {
     TRIM_PER_TURN = 8,     /* idle stacks returned to the kernel per busy turn */
     TRIM_WHEN_IDLE = 4096, /* ... and before the loop sleeps */
 };
-
-uint64_t loop_clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Ask for the flags that suit one thread owning its ring; drop what the kernel refuses. */
 static int ring_init(struct tr_loop *loop, unsigned entries) {
@@ -77,8 +68,10 @@ static void reap_completions(struct tr_loop *loop) {
 static void expire_timers(struct tr_loop *loop) {
     loop->now_ns = loop_clock_ns();
     tr_task *t;
-    while ((t = timer_heap_top(&loop->timers)) && t->deadline_ns <= loop->now_ns)
-        task_interrupt_wait(loop, t, t->timer_result); /* disarms the timer too */
+    while ((t = timer_heap_top(&loop->timers)) && t->deadline_ns <= loop->now_ns) {
+        task_timer_disarm(loop, t);
+        wait_timer_expired(t);
+    }
 }
 
 static void stalled(struct tr_loop *loop) {
@@ -118,7 +111,8 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
 }
 
 static void cancel_one(tr_task *t, void *ctx) {
-    task_request_cancel(ctx, t);
+    (void)ctx;
+    task_request_cancel(t, false);
 }
 
 static int loop_create(const tr_options *opts, struct tr_loop **out) {

@@ -109,11 +109,6 @@ TR_EXPORT tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name) {
     return spawn(fn, arg, name);
 }
 
-TR_EXPORT tr_task *tr_current(void) {
-    struct tr_loop *loop;
-    return calling_task(&loop);
-}
-
 TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
     if (!t) {
         errno = EINVAL;
@@ -197,19 +192,10 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
     registry_remove(loop, t);
     if (t == loop->main_task)
         loop->turn_left = 0; /* back to tr_run now: nothing else starts once main is done */
-    /* Wake awaiters in the order they started waiting, as asyncio runs its callbacks;
-     * they were pushed at the head, so start from the tail. */
-    tr_task *w = t->waiters;
-    while (w && w->wait_next)
-        w = w->wait_next;
-    while (w) {
-        tr_task *newer = w->wait_prev;
-        waitlist_unlink(w);
-        task_timer_disarm(loop, w);
-        w->awaiting = NULL;
-        fiber_wake(loop, w, 0);
-        w = newer;
-    }
+    /* Wake whoever waits for the end, in the order they started waiting, as asyncio runs
+     * its done callbacks. Firing unlinks each one. */
+    while (t->done.head)
+        waiter_fire(t->done.head, 0, false);
 }
 
 /* ---- state queries (any thread) ----------------------------------------------------------- */
@@ -470,9 +456,8 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
 
 /* ---- cancellation -------------------------------------------------------------------------- */
 
-int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline, int result) {
+int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline) {
     t->deadline_ns = deadline;
-    t->timer_result = result;
     if (timer_heap_push(&loop->timers, t) < 0)
         return -ENOMEM;
     t->in_timer = true;
@@ -486,54 +471,14 @@ void task_timer_disarm(struct tr_loop *loop, tr_task *t) {
     }
 }
 
-int task_wait_in_list(struct tr_loop *loop, tr_task *self, tr_task **list) {
-    if (self->scope_deadline_ns && task_timer_arm(loop, self, self->scope_deadline_ns, -ETIME) < 0)
-        return -ENOMEM;
-    waitlist_push(list, self);
-    self->wait = WAIT_LIST;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
-    return fiber_suspend(loop);
-}
-
-void task_interrupt_wait(struct tr_loop *loop, tr_task *t, int result) {
-    switch (t->wait) {
-    case WAIT_LIST:
-        waitlist_unlink(t);
-        t->awaiting = NULL;
-        task_timer_disarm(loop, t);
-        fiber_wake(loop, t, result);
-        break;
-    case WAIT_SLEEP:
-        task_timer_disarm(loop, t);
-        fiber_wake(loop, t, result);
-        break;
-    case WAIT_IO:
-        /* The kernel may be writing into the task's buffer: ask it to stop, and let the
-         * operation's completion wake the task once the buffer is free again. */
-        io_cancel_task_op(loop, t);
-        break;
-    default:
-        break;
-    }
-}
-
-void task_request_cancel(struct tr_loop *loop, tr_task *t) {
-    if (t->cancel_requested || atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+void task_request_cancel(tr_task *t, bool force) {
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+        return;
+    if (t->cancel_requested && (!force || t->cancel_forced))
         return;
     t->cancel_requested = true;
-    switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
-    case TASK_SUSPENDED:
-        task_interrupt_wait(loop, t, -ECANCELED);
-        break;
-    case TASK_READY:
-        /* Already woken: its suspension returns -ECANCELED instead, unless it carries a
-         * result that must not be lost (an accepted connection's fd). */
-        if (t->wake_result <= 0)
-            t->wake_result = -ECANCELED;
-        break;
-    default: /* SCHEDULED: pick_next finishes it unrun. RUNNING: its next suspension. */
-        break;
-    }
+    t->cancel_forced |= force;
+    wait_cancel(t, force);
 }
 
 TR_EXPORT int tr_task_cancel(tr_task *t) {
@@ -544,6 +489,6 @@ TR_EXPORT int tr_task_cancel(tr_task *t) {
     task_check(t, "tr_task_cancel");
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
         return 0;
-    task_request_cancel(t->loop, t);
+    task_request_cancel(t, false);
     return 1;
 }

@@ -1,95 +1,115 @@
 /*
- * wait.c - the calls that suspend the calling task: tr_await, tr_sleep, tr_yield.
+ * wait.c - the one wait primitive: how a task waits, is woken, is cancelled, times out.
  *
- * Each one files the task where its wake-up will come from (another task's waiter list, the
- * timer heap, the run queue), then fiber_suspend()s. Cancellation is sticky: once requested,
- * every suspension returns -ECANCELED at once, because C code cannot be unwound the way
- * asyncio throws CancelledError; the task is expected to return.
+ * Every suspension except tr_yield is a waiter (internal.h) on the waiting task's stack:
+ * tr_await and the combinators file it in the awaited task's `done` queue, tr_sleep arms the
+ * task's timer only, an I/O call hangs it off its operation record, a listener, lock, queue or
+ * event keeps a FIFO wait_queue of them. Whatever the source, the same four things happen:
+ *
+ *   admit      before filing: a pending cancellation or an ended deadline scope refuses
+ *   block      the task suspends; its timer is armed when the wait has a deadline
+ *   fire       the source wakes it with a result (unlinked, timer disarmed, made runnable)
+ *   interrupt  cancellation or the timer: the source's on_interrupt, or fire with the error
+ *
+ * Owned results: a source that hands the woken task something (an accepted fd, a lock, a
+ * semaphore permit, a queue item) fires with `owned`; a cancellation that comes after the
+ * wake-up but before the task runs then leaves the result alone, and the task sees
+ * -ECANCELED at its next suspension instead (cancellation is sticky). Without `owned` the
+ * woken wait returns -ECANCELED, as asyncio raises CancelledError into a task whose future
+ * completed but which has not resumed yet.
+ *
+ * A waiter knows its loop: waking a task of another loop is waiter_fire's business alone.
  */
 #include "fiber.h"
 
 #include <errno.h>
 
-/* Would `self` waiting for `target` close a cycle of awaits? */
-static bool closes_cycle(const tr_task *self, const tr_task *target) {
-    for (const tr_task *t = target; t; t = t->awaiting)
-        if (t == self)
-            return true;
-    return false;
+void waiter_init(struct waiter *w, struct tr_loop *loop, tr_task *self, enum wait_kind kind,
+                 const void *object) {
+    *w = (struct waiter){
+        .task = self,
+        .loop = loop,
+        .object = object,
+        .kind = (uint8_t)kind,
+        .timer_at = self->scope_deadline_ns,
+        .timer_result = -ETIME,
+    };
 }
 
-static int finished_result(tr_task *t, void **result) {
-    int code = task_take_exit_code(t);
-    if (code < 0)
-        return code;
-    if (result)
-        *result = t->result;
+int wait_admit(tr_task *self) {
+    if (self->cancel_requested && (!self->shield || self->cancel_forced))
+        return -ECANCELED;
+    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
+        return -ETIME;
     return 0;
 }
 
-TR_EXPORT int tr_await(tr_task *t, void **result) {
-    if (!t)
-        return -EINVAL;
-    struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || t->loop != loop)
-        return -EPERM;
-    task_check(t, "tr_await");
-    if (t == self)
-        return -EDEADLK; /* asyncio: "Task cannot await on itself" */
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
-        return finished_result(t, result);
-    if (self->cancel_requested)
-        return -ECANCELED;
-    if (closes_cycle(self, t))
-        return -EDEADLK;
-
-    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
-        return -ETIME;
-
-    /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
-     * from a snapshot, or released by another task). */
-    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    self->awaiting = t;
-    int rc = task_wait_in_list(loop, self, &t->waiters);
-    self->awaiting = NULL; /* cleared by the waker too; not when arming the timer failed */
-    if (rc == 0)
-        rc = finished_result(t, result);
-    task_unref(t);
+int wait_block(struct waiter *w) {
+    tr_task *self = w->task;
+    struct tr_loop *loop = w->loop;
+    if (w->timer_at && task_timer_arm(loop, self, w->timer_at) < 0) {
+        if (w->queue)
+            wq_unlink(w);
+        return -ENOMEM;
+    }
+    self->waiter = w;
+    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    int rc = fiber_suspend(loop);
+    self->waiter = NULL;
     return rc;
 }
 
-TR_EXPORT int tr_yield(void) {
-    struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self)
-        return -EPERM;
-    if (self->cancel_requested)
-        return -ECANCELED;
-    return fiber_yield(loop, self);
+bool waiter_fire(struct waiter *w, int result, bool owned) {
+    if (w->fired)
+        return false;
+    if (w->queue)
+        wq_unlink(w);
+    if (w->on_fire) {
+        w->on_fire(w, result); /* a sub-waiter: decides itself whether its task wakes */
+        return true;
+    }
+    w->fired = true;
+    w->owned = owned;
+    task_timer_disarm(w->loop, w->task);
+    fiber_wake(w->loop, w->task, result);
+    return true;
 }
 
-TR_EXPORT int tr_sleep(uint64_t ns) {
-    if (ns == 0)
-        return tr_yield(); /* never through a kernel timer: that costs ~17 us */
-    struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self)
-        return -EPERM;
-    if (self->cancel_requested)
-        return -ECANCELED;
-    uint64_t now = loop_clock_ns();
-    uint64_t deadline = now + ns < now ? UINT64_MAX : now + ns;
-    int on_fire = 0;
-    if (self->scope_deadline_ns && self->scope_deadline_ns <= deadline) {
-        if (self->scope_deadline_ns <= now)
-            return -ETIME;
-        deadline = self->scope_deadline_ns; /* the scope ends the sleep early */
-        on_fire = -ETIME;
+void waiter_interrupt(struct waiter *w, int err) {
+    if (w->fired)
+        return;
+    if (w->on_interrupt)
+        w->on_interrupt(w, err);
+    else
+        waiter_fire(w, err, false);
+}
+
+void wait_timer_expired(tr_task *t) {
+    struct waiter *w = t->waiter; /* loop.c has taken t out of the timers */
+    if (!w)
+        return;
+    if (w->timer_result == 0)
+        waiter_fire(w, 0, false); /* a sleep that ran its course */
+    else
+        waiter_interrupt(w, w->timer_result);
+}
+
+void wait_cancel(tr_task *t, bool force) {
+    if (t->shield && !force)
+        return; /* held back: the first wait after the shield ends returns it */
+    struct waiter *w = t->waiter;
+    switch (atomic_load_explicit(&t->state, memory_order_relaxed)) {
+    case TASK_SUSPENDED:
+        if (w)
+            waiter_interrupt(w, -ECANCELED);
+        break;
+    case TASK_READY:
+        /* Woken, not yet running. A yield (no waiter), or a wake-up that hands nothing
+         * over, returns -ECANCELED instead; an owned result is kept. */
+        if (!w || !w->owned)
+            t->wake_result = -ECANCELED;
+        break;
+    default: /* SCHEDULED: never runs (fiber.c). RUNNING: its next suspension. */
+        break;
     }
-    if (task_timer_arm(loop, self, deadline, on_fire) < 0)
-        return -ENOMEM;
-    self->wait = WAIT_SLEEP;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
-    return fiber_suspend(loop);
 }

@@ -1,0 +1,21 @@
+/*
+ * current.c - which loop and which task run on this thread, and the clock every deadline is
+ * measured on. The one thread-local of the library lives here: per-loop state is in the loop.
+ */
+#include "internal.h"
+
+#include <time.h>
+
+/* initial-exec: one %fs-relative load per access, even in the shared library. */
+__attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
+
+uint64_t loop_clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+TR_EXPORT tr_task *tr_current(void) {
+    struct tr_loop *loop;
+    return calling_task(&loop);
+}

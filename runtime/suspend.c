@@ -1,0 +1,117 @@
+/*
+ * suspend.c - the calls that suspend the calling task on their own: tr_await, tr_sleep,
+ * tr_yield, and the task outcome calls tr_fail and tr_task_error.
+ *
+ * tr_await and tr_sleep are waits like any other (wait.c); tr_yield only goes to the back of
+ * the run queue (fiber.h). Cancellation is sticky: once requested, every suspension returns
+ * -ECANCELED at once, because C code cannot be unwound the way asyncio throws
+ * CancelledError; the task is expected to return.
+ */
+#include "fiber.h"
+
+#include <errno.h>
+
+/* Would `self` waiting for `target` close a cycle of awaits? */
+static bool closes_cycle(const tr_task *self, const tr_task *target) {
+    for (const tr_task *t = target; t; t = t->awaiting)
+        if (t == self)
+            return true;
+    return false;
+}
+
+/* A done task's outcome: its return value into *result (also when it failed: tr_fail's
+ * NULL, or whatever it returned), its error as the return value. */
+static int finished_result(tr_task *t, void **result) {
+    if (result)
+        *result = t->result;
+    return task_take_exit_code(t);
+}
+
+TR_EXPORT int tr_await(tr_task *t, void **result) {
+    if (!t)
+        return -EINVAL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self || t->loop != loop)
+        return -EPERM;
+    task_check(t, "tr_await");
+    if (t == self)
+        return -EDEADLK; /* asyncio: "Task cannot await on itself" */
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+        return finished_result(t, result);
+    int rc = wait_admit(self);
+    if (rc < 0)
+        return rc;
+    if (closes_cycle(self, t))
+        return -EDEADLK;
+
+    /* Hold t while we wait: the caller's own reference may be dropped meanwhile (a task
+     * from a snapshot, or released by another task). */
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+    struct waiter w;
+    waiter_init(&w, loop, self, WAIT_TASK, t);
+    wq_push(&t->done, &w);
+    self->awaiting = t;
+    rc = wait_block(&w);
+    self->awaiting = NULL;
+    if (rc == 0)
+        rc = finished_result(t, result);
+    task_unref(t);
+    return rc;
+}
+
+TR_EXPORT int tr_yield(void) {
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self)
+        return -EPERM;
+    if (self->cancel_requested && (!self->shield || self->cancel_forced))
+        return -ECANCELED;
+    return fiber_yield(loop, self);
+}
+
+TR_EXPORT int tr_sleep(uint64_t ns) {
+    if (ns == 0)
+        return tr_yield(); /* never through a kernel timer: that costs ~17 us */
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self)
+        return -EPERM;
+    int rc = wait_admit(self);
+    if (rc < 0)
+        return rc;
+    struct waiter w;
+    waiter_init(&w, loop, self, WAIT_SLEEP, NULL);
+    uint64_t deadline = deadline_after(loop_clock_ns(), ns);
+    if (!w.timer_at || deadline < w.timer_at) {
+        w.timer_at = deadline; /* the sleep ends first: its end is no error */
+        w.timer_result = 0;
+    }
+    return wait_block(&w);
+}
+
+/* ---- outcomes ------------------------------------------------------------------------------ */
+
+TR_EXPORT void *tr_fail(int err) {
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self) {
+        errno = EPERM;
+        return NULL;
+    }
+    /* A failure must never read as success: anything but a negative errno is -EINVAL. */
+    if (err >= 0 || err < -4095)
+        err = -EINVAL;
+    atomic_store_explicit(&self->exit_code, err, memory_order_relaxed);
+    return NULL;
+}
+
+TR_EXPORT int tr_task_error(const tr_task *ct) {
+    if (!ct)
+        return -EINVAL;
+    tr_task *t = (tr_task *)ct; /* marking the error seen is bookkeeping, not a change */
+    /* Acquire: pairs with task_finish's release of DONE, which follows the exit code. */
+    if (atomic_load_explicit(&t->state, memory_order_acquire) != TASK_DONE)
+        return -EBUSY;
+    return task_take_exit_code(t);
+}
