@@ -85,11 +85,10 @@ struct server {
 
 /* ---- for connection tasks ------------------------------------------------------------------ */
 
-/* Close through the ring; a cancelled task's tr_close returns -ECANCELED without queuing
- * anything, so close it directly then. */
+/* tr_close always closes: through the ring, or at once with close(2) in a task that is being
+ * cancelled or is past its deadline (it never returns -ECANCELED with the fd still open). */
 static void close_conn(int fd) {
-    if (tr_close(fd) == -ECANCELED)
-        close(fd);
+    (void)tr_close(fd);
 }
 
 /* ---- shutdown ------------------------------------------------------------------------------ */

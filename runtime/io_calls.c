@@ -119,7 +119,11 @@ TR_EXPORT int tr_close(int fd) {
     tr_task *self = calling_task(&loop);
     if (self && wait_admit(self) < 0) /* the ring would refuse: close it here and now */
         return close(fd) == 0 ? 0 : -errno;
-    IO_CALL(io_uring_prep_close(sqe, fd));
+    int res = IO_RUN(io_uring_prep_close(sqe, fd));
+    /* Cancelled (or timed out) before the kernel ran it: the fd is still open. */
+    if (res == -ECANCELED || res == -ETIME)
+        res = close(fd) == 0 ? 0 : -errno;
+    return res;
 }
 
 TR_EXPORT int tr_fsync(int fd, unsigned flags) {
