@@ -50,6 +50,10 @@ typedef struct tr_options {
      * 4 KiB..64 MiB, rounded up to pages. With MADV_GUARD_INSTALL (Linux 6.13) a guard costs
      * no memory but its page-table entries; see docs/api.md, "Stacks". */
     size_t guard_size;
+    /* Where tr_run's reports go (a deadlock: every stuck task, what it waits on, each await
+     * cycle), as whole text, several lines at once. NULL: stderr. */
+    void (*report)(void *ctx, const char *text);
+    void *report_ctx;
     unsigned reserved[6]; /* must be zero */
 } tr_options;
 
@@ -57,9 +61,12 @@ typedef struct tr_options {
  * asyncio.run(main(arg)): create a loop on this thread, run `main` as a task (named from the
  * process-wide counter: "Task-1" in a fresh process, like asyncio) until it returns, store its
  * return value in *result (if result is not NULL), cancel every task still pending and let each
- * finish, free everything, and return 0. Errors: -EINVAL (main is NULL, or bad options), -EBUSY (a
+ * finish, free everything, and return 0. A deadlock (nothing runnable, no timer or I/O pending,
+ * tasks still waiting) does not abort: tr_run reports every stuck task (name, function, what
+ * it waits on) and every await cycle, cancels the stuck tasks (through shields) so that all
+ * is freed, and returns -EDEADLK. Errors: -EINVAL (main is NULL, or bad options), -EBUSY (a
  * loop already runs on this thread), -ENOMEM, io_uring setup errors (-EPERM, -ENOSYS, ...: see
- * tr_strerror), -ECANCELED (main was cancelled).
+ * tr_strerror), -ECANCELED (main was cancelled), the error main failed with (tr_fail).
  */
 int tr_run(tr_fn main, void *arg, void **result);
 int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
@@ -199,6 +206,151 @@ ssize_t tr_all_tasks_fill(tr_taskset *s);
  * its last 256 spawns and finishes), because publishing it on every spawn would make a
  * monitoring thread that polls the count slow the loop down. */
 size_t tr_task_count(void);
+
+/* ---- Combinators: asyncio.gather / wait / wait_for / as_completed ---------------------------- */
+
+/*
+ * Every call here takes tasks of the caller's loop (-EPERM otherwise, or outside a task),
+ * -EINVAL for a NULL array with n > 0 or a NULL element, and honours the caller's deadline
+ * scope (-ETIME) and cancellation (-ECANCELED). None of them cancels the tasks it waits for,
+ * except tr_wait_for on its timeout. A member that was cancelled counts as failed with
+ * -ECANCELED. Reading a member's outcome here counts as retrieving its error.
+ */
+
+/*
+ * asyncio.gather. Returns 0 when every task succeeded. errors == NULL: returns the first
+ * failure as soon as it happens (the others keep running). errors != NULL: waits for all,
+ * stores each task's outcome (0 or its error, as tr_task_error) in errors[i], and returns
+ * the error of the first failed task in array order (return_exceptions=True). results (may
+ * be NULL) gets each finished task's return value, NULL for the others. n == 0: 0 at once.
+ * Also -ENOMEM (no memory to watch n tasks).
+ */
+int tr_gather(tr_task *const *tasks, size_t n, void **results, int *errors);
+
+enum {
+    TR_FIRST_COMPLETED = 1, /* any task done */
+    TR_FIRST_ERROR = 2,     /* any task failed (not cancelled), or all done */
+    TR_ALL_COMPLETED = 3,   /* all done */
+};
+/* asyncio.wait: returns how many of the tasks are done once `mode` is satisfied. -EINVAL for
+ * n == 0 or an unknown mode, -ETIME when the caller's deadline scope ends first, -ENOMEM. */
+int tr_wait(tr_task *const *tasks, size_t n, int mode);
+
+/*
+ * asyncio.wait_for: await t for at most timeout_ns. On time: t's outcome, as tr_await. On
+ * timeout: cancels t, waits until it has finished, returns -ETIME. If the caller is
+ * cancelled meanwhile, t is cancelled too and waited for, and -ECANCELED is returned.
+ */
+int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result);
+
+/*
+ * asyncio.as_completed: the tasks in the order they finish.
+ *   tr_completed *it = tr_as_completed(tasks, n);
+ *   tr_task *t;
+ *   while ((rc = tr_completed_next(it, &t)) == 1) { ... tr_task_error(t) ... }
+ *   tr_completed_free(it);
+ * tr_as_completed: NULL + errno (EINVAL, EPERM, ENOMEM). tr_completed_next: 1 with the next
+ * finished task in *t (borrowed: valid while the caller holds it in `tasks`), 0 when every
+ * task has been returned, -ETIME / -ECANCELED (the caller's deadline or cancellation; call
+ * again to go on), -EINVAL. tr_completed_free may be called before the end.
+ */
+typedef struct tr_completed tr_completed;
+tr_completed *tr_as_completed(tr_task *const *tasks, size_t n);
+int tr_completed_next(tr_completed *it, tr_task **t);
+void tr_completed_free(tr_completed *it);
+
+/* ---- Task groups: asyncio.TaskGroup, libdill's bundles -------------------------------------- */
+
+/*
+ * A group owns the tasks spawned into it. tr_group_wait waits until every member is done; the
+ * first member to fail (an error, not a cancellation by someone else) cancels the others;
+ * cancelling the task in tr_group_wait (or its deadline scope ending) cancels every member,
+ * and tr_group_wait still returns only once all of them are done: no member outlives the
+ * group's wait. Members are ordinary tasks (tr_all_tasks lists them).
+ *   tr_group_new: NULL + errno (EPERM outside a task, ENOMEM).
+ *   tr_group_spawn(_named): a member, borrowed (the group holds the reference until
+ *     tr_group_free); NULL + errno: EINVAL, ENOMEM, EPERM (another loop), ECANCELED (the
+ *     group is cancelling: a member failed, or tr_group_cancel was called).
+ *   tr_group_wait: 0 when every member succeeded; the first failure's error; -ECANCELED
+ *     (the caller was cancelled, or tr_group_cancel); -ETIME (the caller's deadline).
+ *   tr_group_cancel: cancel every member; returns how many were still running.
+ *   tr_group_free: members still running are cancelled and waited for first (in a task);
+ *     0, -EPERM (another loop or outside a task), -EBUSY (another task is in tr_group_wait).
+ */
+typedef struct tr_group tr_group;
+tr_group *tr_group_new(void);
+tr_task *tr_group_spawn(tr_group *g, tr_fn fn, void *arg);
+tr_task *tr_group_spawn_named(tr_group *g, tr_fn fn, void *arg, const char *name);
+int tr_group_wait(tr_group *g);
+int tr_group_cancel(tr_group *g);
+size_t tr_group_size(const tr_group *g); /* members not yet done */
+int tr_group_free(tr_group *g);
+
+/* ---- Synchronisation: asyncio.Event / Lock / Semaphore / Condition / Queue ------------------- */
+
+/*
+ * Objects of one loop, made in a task of it: every call gives -EPERM from another loop or
+ * outside a task (_new: NULL + EPERM), -EINVAL for NULL. Waiters are served in FIFO order, each
+ * wake is O(1), every wait honours deadline scopes (-ETIME) and cancellation (-ECANCELED), and
+ * nothing is lost to a cancellation: a waiter that was handed the lock, a permit or an item
+ * keeps it even if it is cancelled before it runs (its next wait returns -ECANCELED). _free
+ * returns 0, or -EBUSY while tasks wait on the object (it is then not freed); NULL is 0.
+ */
+typedef struct tr_event tr_event;
+tr_event *tr_event_new(void);
+int tr_event_free(tr_event *e);
+int tr_event_set(tr_event *e);   /* wake every waiter; later waits return at once */
+int tr_event_clear(tr_event *e); /* waits block again */
+bool tr_event_is_set(const tr_event *e);
+int tr_event_wait(tr_event *e); /* 0 once set */
+
+/* A lock is held by a task. tr_lock_release by a task that does not hold it: -EPERM. */
+typedef struct tr_lock tr_lock;
+tr_lock *tr_lock_new(void);
+int tr_lock_free(tr_lock *l);        /* also -EBUSY while held */
+int tr_lock_acquire(tr_lock *l);     /* 0 (held), -EDEADLK (the caller holds it already) */
+int tr_lock_try_acquire(tr_lock *l); /* 0, -EAGAIN (held by someone), -EDEADLK */
+int tr_lock_release(tr_lock *l);     /* 0; the longest waiter gets it at once */
+bool tr_lock_locked(const tr_lock *l);
+
+typedef struct tr_sem tr_sem;
+tr_sem *tr_sem_new(unsigned value);
+int tr_sem_free(tr_sem *s);
+int tr_sem_acquire(tr_sem *s);          /* 0 with a permit */
+int tr_sem_try_acquire(tr_sem *s);      /* 0, -EAGAIN (no permit) */
+int tr_sem_release(tr_sem *s);          /* 0; -EOVERFLOW past UINT_MAX permits */
+unsigned tr_sem_value(const tr_sem *s); /* permits available now */
+
+/* A condition variable over a lock (NULL: the condition makes and owns its own). */
+typedef struct tr_cond tr_cond;
+tr_cond *tr_cond_new(tr_lock *lock);
+int tr_cond_free(tr_cond *c);
+tr_lock *tr_cond_lock(tr_cond *c);
+/* The caller must hold the lock (-EPERM). Releases it, waits for a notify, and holds it again
+ * before returning, also when it returns -ECANCELED or -ETIME. */
+int tr_cond_wait(tr_cond *c);
+int tr_cond_notify(tr_cond *c, size_t n); /* wake up to n waiters; how many; -EPERM unless held */
+int tr_cond_notify_all(tr_cond *c);
+
+/*
+ * A FIFO queue of pointers; maxsize 0 = unbounded. put waits while full, get while empty;
+ * the try forms return -EAGAIN instead. tr_queue_shutdown (Python 3.13): putters get
+ * -ESHUTDOWN at once, waiting ones too; getters drain what is queued, then get -ESHUTDOWN;
+ * with `immediate` the queued items are dropped (take them with try_get first if they own
+ * memory) and waiting getters get -ESHUTDOWN at once. tr_queue_task_done / tr_queue_join:
+ * asyncio's unfinished-task count (task_done more often than put: -EINVAL).
+ */
+typedef struct tr_queue tr_queue;
+tr_queue *tr_queue_new(size_t maxsize);
+int tr_queue_free(tr_queue *q);
+int tr_queue_put(tr_queue *q, void *item);
+int tr_queue_try_put(tr_queue *q, void *item);
+int tr_queue_get(tr_queue *q, void **item);
+int tr_queue_try_get(tr_queue *q, void **item);
+size_t tr_queue_size(const tr_queue *q);
+int tr_queue_shutdown(tr_queue *q, bool immediate);
+int tr_queue_task_done(tr_queue *q);
+int tr_queue_join(tr_queue *q);
 
 /* ---- I/O: fiber-blocking calls on io_uring -------------------------------------------------- */
 
