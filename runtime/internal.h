@@ -331,6 +331,9 @@ struct tr_loop {
     fcontext_t sched_ctx; /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
     bool stopping;        /* main is done: every other task is being cancelled */
+    bool deadlocked;      /* a deadlock was broken (deadlock.c): tr_run returns -EDEADLK */
+    void (*report)(void *ctx, const char *text); /* tr_options.report, or NULL: stderr */
+    void *report_ctx;
     uint64_t number_next; /* Task-N numbers reserved by this loop: [next, end) */
     uint64_t number_end;
     struct io_uring ring;
@@ -412,6 +415,12 @@ void wait_timer_expired(tr_task *t);
  * has not run yet, make that wait return -ECANCELED unless its result is owned. `force`
  * ignores shields (a deadlock being broken). */
 void wait_cancel(tr_task *t, bool force);
+
+/* ---- when nothing can wake a loop's waiting tasks (deadlock.c) -------------------------------- */
+
+/* Report every stuck task and wait cycle (tr_options.report or stderr), cancel the stuck
+ * tasks through their shields, and mark the loop so that tr_run returns -EDEADLK. */
+void deadlock_break(struct tr_loop *loop);
 
 /* ---- I/O (io.c) ------------------------------------------------------------------------------ */
 

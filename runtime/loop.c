@@ -74,12 +74,6 @@ static void expire_timers(struct tr_loop *loop) {
     }
 }
 
-static void stalled(struct tr_loop *loop) {
-    fprintf(stderr, "taskring: loop stalled: %zu task(s) wait and nothing can wake them\n",
-            registry_shard_live(loop));
-    abort();
-}
-
 /* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
 static void poll_once(struct tr_loop *loop, bool may_block) {
     registry_publish(loop);
@@ -90,8 +84,10 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
     stack_pool_trim(&loop->stacks, idle ? TRIM_WHEN_IDLE : TRIM_PER_TURN);
     if (may_block && idle) {
         tr_task *first = timer_heap_top(&loop->timers);
-        if (!first && loop->inflight == 0 && io_uring_sq_ready(&loop->ring) == 0)
-            stalled(loop);
+        if (!first && loop->inflight == 0 && io_uring_sq_ready(&loop->ring) == 0) {
+            deadlock_break(loop); /* the cancelled tasks are runnable now */
+            return;
+        }
         struct __kernel_timespec ts, *tsp = NULL;
         if (first) {
             uint64_t wait = first->deadline_ns - loop->now_ns;
@@ -137,6 +133,8 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
         free(loop);
         return rc;
     }
+    loop->report = opts->report;
+    loop->report_ctx = opts->report_ctx;
     san_loop_init(loop);
     *out = loop;
     return 0;
@@ -209,6 +207,8 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
     rc = task_take_exit_code(main_task);
     if (rc == 0 && result)
         *result = main_task->result;
+    if (loop->deadlocked)
+        rc = -EDEADLK; /* whatever main returned once its wait was broken */
     task_unref(main_task);
     tr_tls_loop = NULL;
     loop_destroy(loop);

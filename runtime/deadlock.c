@@ -1,0 +1,170 @@
+/*
+ * deadlock.c - what a loop does when its tasks wait and nothing can ever wake them: no task
+ * is runnable, no timer is armed, no operation is in the kernel.
+ *
+ * A library must not abort the process for that (Go prints "all goroutines are asleep" and
+ * exits). The loop writes a report: every stuck task with what it waits on, and every cycle
+ * of awaits; then it cancels the stuck tasks, through their shields, so that each returns and
+ * everything is freed, and tr_run returns -EDEADLK. The report goes to tr_options.report, or
+ * to stderr.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The report, built in memory so the hook gets it whole; line by line to stderr if memory
+ * runs out (the report is most needed when things go wrong). */
+struct report {
+    struct tr_loop *loop;
+    char *text;
+    size_t len, cap;
+    bool failed;
+    size_t stuck;
+};
+
+static void emit(struct report *r, const char *line, size_t n) {
+    if (!r->failed && r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *text = realloc(r->text, cap);
+        if (text) {
+            r->text = text;
+            r->cap = cap;
+        } else {
+            /* Out of memory: what is built so far, then the rest directly. */
+            if (r->len)
+                (void)!write(STDERR_FILENO, r->text, r->len);
+            r->failed = true;
+        }
+    }
+    if (r->failed) {
+        (void)!write(STDERR_FILENO, line, n);
+        return;
+    }
+    memcpy(r->text + r->len, line, n);
+    r->len += n;
+    r->text[r->len] = '\0';
+}
+
+__attribute__((format(printf, 2, 3))) static void say(struct report *r, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        emit(r, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static const char *repr(const tr_task *t, char *buf, size_t len) {
+    if (tr_task_repr(t, buf, len) < 0)
+        snprintf(buf, len, "<Task %p>", (const void *)t);
+    return buf;
+}
+
+static const char *what_of(const struct waiter *w) {
+    switch (w->kind) {
+    case WAIT_TASK:
+        return "task";
+    case WAIT_TASKS:
+        return "tasks (gather, wait or as_completed), the first unfinished being";
+    case WAIT_GROUP:
+        return "task group";
+    case WAIT_EVENT:
+        return "event";
+    case WAIT_LOCK:
+        return "lock";
+    case WAIT_SEM:
+        return "semaphore";
+    case WAIT_COND:
+        return "condition";
+    case WAIT_QUEUE_GET:
+        return "queue (get: empty)";
+    case WAIT_QUEUE_PUT:
+        return "queue (put: full)";
+    case WAIT_QUEUE_JOIN:
+        return "queue (join: unfinished items)";
+    case WAIT_LISTENER:
+        return "listener";
+    case WAIT_SLEEP:
+        return "timer";
+    default:
+        return "I/O";
+    }
+}
+
+static void describe_task(tr_task *t, void *ctx) {
+    struct report *r = ctx;
+    struct waiter *w = t->waiter;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED || !w)
+        return;
+    char a[192], b[192];
+    r->stuck++;
+    if (w->kind == WAIT_TASK || (w->kind == WAIT_TASKS && w->object))
+        say(r, "  %s waits for %s %s\n", repr(t, a, sizeof a), what_of(w),
+            repr(w->object, b, sizeof b));
+    else
+        say(r, "  %s waits for %s %p\n", repr(t, a, sizeof a), what_of(w), w->object);
+}
+
+/* The one task a stuck task waits for, if its wait names one: the task it awaits, or the
+ * holder of the lock it wants (tr_await refuses to close a cycle of awaits by itself, but a
+ * lock can close one: A awaits B while B waits for a lock A holds). */
+static tr_task *waits_for(const tr_task *t) {
+    const struct waiter *w = t->waiter;
+    if (!w || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
+        return NULL;
+    if (w->kind == WAIT_TASK)
+        return (tr_task *)w->object;
+    return NULL;
+}
+
+/* Each stuck task waits for at most one task, so from every task the chain either ends or
+ * runs into a cycle. A cycle is named once, from its member with the lowest address. */
+static void describe_cycle(tr_task *t, void *ctx) {
+    struct report *r = ctx;
+    size_t limit = registry_shard_live(r->loop) + 1;
+    tr_task *p = waits_for(t);
+    for (size_t i = 0; p && p != t && i < limit; i++)
+        p = waits_for(p);
+    if (p != t)
+        return; /* t is not on a cycle */
+    for (p = waits_for(t); p != t; p = waits_for(p))
+        if ((uintptr_t)p < (uintptr_t)t)
+            return; /* named from its lowest member */
+    char a[192];
+    say(r, "  wait cycle: %s", repr(t, a, sizeof a));
+    for (p = waits_for(t); p != t; p = waits_for(p))
+        say(r, " -> %s", repr(p, a, sizeof a));
+    say(r, " -> %s\n", repr(t, a, sizeof a));
+}
+
+static void cancel_stuck(tr_task *t, void *ctx) {
+    (void)ctx;
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_SUSPENDED)
+        task_request_cancel(t, true);
+}
+
+void deadlock_break(struct tr_loop *loop) {
+    struct report r = {.loop = loop};
+    say(&r, "taskring: deadlock: every task waits and nothing can wake them (no task runnable, "
+            "no timer, no I/O pending):\n");
+    registry_for_each_own(loop, describe_task, &r);
+    registry_for_each_own(loop, describe_cycle, &r);
+    say(&r, "taskring: cancelling the %zu stuck task(s); tr_run will return -EDEADLK\n",
+        r.stuck);
+    if (!r.failed && r.text) {
+        if (loop->report)
+            loop->report(loop->report_ctx, r.text);
+        else
+            (void)!write(STDERR_FILENO, r.text, r.len);
+    }
+    free(r.text);
+    loop->deadlocked = true;
+    registry_for_each_own(loop, cancel_stuck, NULL);
+}
