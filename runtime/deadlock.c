@@ -156,8 +156,7 @@ void deadlock_break(struct tr_loop *loop) {
             "no timer, no I/O pending):\n");
     registry_for_each_own(loop, describe_task, &r);
     registry_for_each_own(loop, describe_cycle, &r);
-    say(&r, "taskring: cancelling the %zu stuck task(s); tr_run will return -EDEADLK\n",
-        r.stuck);
+    say(&r, "taskring: cancelling the %zu stuck task(s); tr_run will return -EDEADLK\n", r.stuck);
     if (!r.failed && r.text) {
         if (loop->report)
             loop->report(loop->report_ctx, r.text);

@@ -330,8 +330,8 @@ struct tr_loop {
     unsigned turn_left;   /* dispatches left before the scheduler polls again */
     fcontext_t sched_ctx; /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
-    bool stopping;        /* main is done: every other task is being cancelled */
-    bool deadlocked;      /* a deadlock was broken (deadlock.c): tr_run returns -EDEADLK */
+    bool stopping;   /* main is done: every other task is being cancelled */
+    bool deadlocked; /* a deadlock was broken (deadlock.c): tr_run returns -EDEADLK */
     void (*report)(void *ctx, const char *text); /* tr_options.report, or NULL: stderr */
     void *report_ctx;
     uint64_t number_next; /* Task-N numbers reserved by this loop: [next, end) */
@@ -416,7 +416,8 @@ void wait_timer_expired(tr_task *t);
  * ignores shields (a deadlock being broken). */
 void wait_cancel(tr_task *t, bool force);
 
-/* ---- when nothing can wake a loop's waiting tasks (deadlock.c) -------------------------------- */
+/* ---- when nothing can wake a loop's waiting tasks (deadlock.c) --------------------------------
+ */
 
 /* Report every stuck task and wait cycle (tr_options.report or stderr), cancel the stuck
  * tasks through their shields, and mark the loop so that tr_run returns -EDEADLK. */
