@@ -105,9 +105,18 @@ static bool grow(struct stack_pool *p) {
     for (size_t i = 0; i < count; i++) {
         char *guard = c->mem + i * stride;
         if (install_guard(p, guard) < 0) {
-            munmap(c->mem, c->len);
-            free(c);
-            return false;
+            /* Out of VMAs (the mprotect fallback splits the mapping: vm.max_map_count) or
+             * memory for page tables: keep the stacks already guarded, give the rest back. */
+            if (i == 0) {
+                munmap(c->mem, c->len);
+                free(c);
+                return false;
+            }
+            munmap(guard, c->len - i * stride);
+            c->len = i * stride;
+            c->count = i;
+            p->next_chunk_stacks = i;
+            break;
         }
         struct stack *s = &c->stacks[i];
         s->lo = guard + p->guard_size;
@@ -118,7 +127,7 @@ static bool grow(struct stack_pool *p) {
     }
     c->next = p->chunks;
     p->chunks = c;
-    if (p->next_chunk_stacks < MAX_CHUNK_STACKS)
+    if (c->count == count && p->next_chunk_stacks < MAX_CHUNK_STACKS)
         p->next_chunk_stacks *= 2;
     return true;
 }
