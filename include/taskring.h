@@ -380,8 +380,9 @@ int tr_accept(int fd, struct sockaddr *addr, unsigned *addrlen, int flags);
 int tr_connect(int fd, const struct sockaddr *addr, unsigned addrlen);
 int tr_shutdown(int fd, int how);
 int tr_openat(int dirfd, const char *path, int flags, unsigned mode);
-/* Cleanup must not fail for cancellation: in a cancelled task, or past its deadline, tr_close
- * closes fd at once with close(2) instead of returning -ECANCELED/-ETIME. */
+/* Cleanup must not fail: tr_close always closes fd. In a cancelled task, past its deadline,
+ * outside a task, or when the call cannot be made (-ENOMEM, -EBUSY), it closes at once with
+ * close(2); its result is 0 or -errno from close(2), never -ECANCELED/-ETIME. */
 int tr_close(int fd);
 int tr_fsync(int fd, unsigned flags);
 /* Wait until fd is ready for `events` (POLLIN, POLLOUT, ...); returns the ready mask. */
@@ -397,9 +398,11 @@ int tr_nop(void);
  * deadline into the kernel as a linked timeout. Scopes nest; an inner scope never extends an
  * outer one. A per-call deadline is a scope around one call. The scope lives on the caller's
  * stack; end scopes in reverse order. tr_deadline_begin returns 0, -EPERM outside a task,
+ * -EBUSY when the scope is already open (misuse, below),
  * -EINVAL for NULL.
  *
- * Misuse (ending a scope that is not the caller's innermost, or another task's scope) aborts
+ * Misuse (ending a scope that is not the caller's innermost, or another task's scope, or
+ * beginning one that is open) aborts
  * with a message when the library is a Debug build; otherwise ending a scope that encloses
  * the innermost one ends the inner ones with it, and ending one the caller does not have is
  * ignored. The same holds for shields.
@@ -421,7 +424,8 @@ bool tr_deadline_expired(const tr_deadline *scope);
  * -ECANCELED, and a cancellation requested meanwhile is held back and delivered by the first
  * wait after the scope ends. Deadline scopes still apply inside, so cleanup can be bounded.
  * Shields nest; the scope lives on the caller's stack. 0, -EINVAL (NULL), -EPERM outside a
- * task. (A deadlock that tr_run breaks cancels through shields.)
+ * task, -EBUSY when s is already open (misuse, as for deadline scopes). (A deadlock that
+ * tr_run breaks cancels through shields.)
  */
 typedef struct tr_shield {
     void *owner_; /* the task that began it */

@@ -117,9 +117,14 @@ TR_EXPORT int tr_openat(int dirfd, const char *path, int flags, unsigned mode) {
 TR_EXPORT int tr_close(int fd) {
     struct tr_loop *loop;
     tr_task *self = calling_task(&loop);
-    if (self && wait_admit(self) < 0) /* the ring would refuse: close it here and now */
+    if (!self || wait_admit(self) < 0) /* the ring would refuse: close it here and now */
         return close(fd) == 0 ? 0 : -errno;
-    int res = IO_RUN(io_uring_prep_close(sqe, fd));
+    struct io_call call;
+    int res = io_begin(&call);
+    if (res < 0) /* no record or no SQE: closing must not fail for that */
+        return close(fd) == 0 ? 0 : -errno;
+    io_uring_prep_close(call.sqe, fd);
+    res = io_wait(&call);
     /* Cancelled (or timed out) before the kernel ran it: the fd is still open. */
     if (res == -ECANCELED || res == -ETIME)
         res = close(fd) == 0 ? 0 : -errno;

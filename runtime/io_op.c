@@ -147,10 +147,11 @@ int io_wait(struct io_call *c) {
     wait_block(&c->wait); /* cannot fail: no timer to arm */
 
     int res = op->result;
+    bool asked = op->cancel_sent; /* did we cancel it? (not when a shield held it back) */
     op->waiter = NULL;
     op_unref(loop, op);
-    /* With a linked timeout, -ECANCELED that the task did not ask for is the deadline. */
-    if (res == -ECANCELED && c->timeout_sqe && !self->cancel_requested)
+    /* With a linked timeout, -ECANCELED that we did not ask for is the deadline. */
+    if (res == -ECANCELED && c->timeout_sqe && !asked)
         res = -ETIME;
     return res;
 }

@@ -135,8 +135,9 @@ void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned f
         if (!l->waiters.head)
             return; /* re-armed by the next call, not now: it would spin while EMFILE lasts */
     }
-    /* -ECANCELED is our own pause (or close); otherwise keep accepting while there is room. */
-    if (!l->armed && res != -ECANCELED && l->len < l->limit)
+    /* Keep accepting while there is room; after our own pause (-ECANCELED) too, since an
+     * acceptor may have emptied the queue while the cancellation was on its way. */
+    if (!l->armed && l->len < l->limit)
         listener_arm(l);
 }
 

@@ -31,6 +31,14 @@ static void misuse(const char *call, const char *what) {
 #endif
 }
 
+/* Is `scope` one of self's open deadline scopes? */
+static bool deadline_open(const tr_task *self, const tr_deadline *scope) {
+    for (const tr_deadline *d = self->scope; d; d = d->outer_)
+        if (d == scope)
+            return true;
+    return false;
+}
+
 TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
     if (!scope)
         return -EINVAL;
@@ -38,6 +46,10 @@ TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
     tr_task *self = calling_task(&loop);
     if (!self)
         return -EPERM;
+    if (deadline_open(self, scope)) { /* begun twice: linking it again would loop the chain */
+        misuse("tr_deadline_begin", "the scope is already open (begun twice?)");
+        return -EBUSY;
+    }
     uint64_t at = deadline_after(loop_clock_ns(), timeout_ns);
     scope->saved_ = self->scope_deadline_ns;
     if (self->scope_deadline_ns && self->scope_deadline_ns < at)
@@ -48,14 +60,6 @@ TR_EXPORT int tr_deadline_begin(tr_deadline *scope, uint64_t timeout_ns) {
     self->scope = scope;
     self->scope_deadline_ns = at;
     return 0;
-}
-
-/* Is `scope` one of self's open deadline scopes? */
-static bool deadline_open(const tr_task *self, const tr_deadline *scope) {
-    for (const tr_deadline *d = self->scope; d; d = d->outer_)
-        if (d == scope)
-            return true;
-    return false;
 }
 
 TR_EXPORT void tr_deadline_end(tr_deadline *scope) {
@@ -82,6 +86,13 @@ TR_EXPORT bool tr_deadline_expired(const tr_deadline *scope) {
     return scope && scope->at_ && loop_clock_ns() >= scope->at_;
 }
 
+static bool shield_open(const tr_task *self, const tr_shield *s) {
+    for (const tr_shield *i = self->shield; i; i = i->outer_)
+        if (i == s)
+            return true;
+    return false;
+}
+
 TR_EXPORT int tr_shield_begin(tr_shield *s) {
     if (!s)
         return -EINVAL;
@@ -89,17 +100,14 @@ TR_EXPORT int tr_shield_begin(tr_shield *s) {
     tr_task *self = calling_task(&loop);
     if (!self)
         return -EPERM;
+    if (shield_open(self, s)) {
+        misuse("tr_shield_begin", "the shield is already open (begun twice?)");
+        return -EBUSY;
+    }
     s->owner_ = self;
     s->outer_ = self->shield;
     self->shield = s;
     return 0;
-}
-
-static bool shield_open(const tr_task *self, const tr_shield *s) {
-    for (const tr_shield *i = self->shield; i; i = i->outer_)
-        if (i == s)
-            return true;
-    return false;
 }
 
 TR_EXPORT void tr_shield_end(tr_shield *s) {

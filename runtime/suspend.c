@@ -11,11 +11,16 @@
 
 #include <errno.h>
 
-/* Would `self` waiting for `target` close a cycle of awaits? */
+/* Would `self` waiting for `target` close a cycle of awaits? Only tasks still suspended in
+ * their tr_await count: one woken (timed out, cancelled) but not yet run still has
+ * `awaiting` set, and will not wait again. */
 static bool closes_cycle(const tr_task *self, const tr_task *target) {
-    for (const tr_task *t = target; t; t = t->awaiting)
+    for (const tr_task *t = target; t; t = t->awaiting) {
         if (t == self)
             return true;
+        if (atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
+            return false;
+    }
     return false;
 }
 
