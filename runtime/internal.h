@@ -279,6 +279,10 @@ struct record_pool {
     tr_task *batches_head; /* stamped batches, oldest first (record.c) */
     tr_task *batches_tail;
     _Atomic(tr_task *) remote; /* released on other threads (Treiber stack via run_next) */
+    /* After the loop's end (record.c, "after the loop"): threads in a remote release now, and
+     * holds on the pool (records still referenced, plus the ending loop's own). */
+    _Atomic uint32_t remote_releasers;
+    _Atomic size_t holds;
     struct record_slab *slabs;
     /* Names replaced by tr_task_set_name, oldest first, linked through name_node.next. */
     struct name_node *names_pending; /* retired since the last pass: not yet stamped */
@@ -290,7 +294,15 @@ struct record_pool {
 
 tr_task *record_alloc(struct tr_loop *loop);
 void record_retire(struct tr_loop *loop, tr_task *t);
-void record_pool_destroy(struct tr_loop *loop);
+/* The loop's end: its records, and the loop's memory, are freed now, or by the last release
+ * of a record someone still references (record_pool_release). Frees `loop`. */
+void record_pool_end(struct tr_loop *loop);
+/* The last reference to a record that outlived its loop is gone. */
+void record_pool_release(struct tr_loop *loop);
+
+/* A record that outlived its loop carries this bias in `refs` (record.c): its last
+ * release finds refs == REFS_OUTLIVED + 1. */
+#define REFS_OUTLIVED (UINT32_C(1) << 31)
 /* A name that tr_task_set_name just replaced (after publishing the new one), on the loop's
  * thread: freed once no pin can hold it. */
 void record_name_retire(struct tr_loop *loop, struct name_node *old);

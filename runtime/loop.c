@@ -149,8 +149,7 @@ static void loop_destroy(struct tr_loop *loop) {
     timer_heap_free(&loop->timers);
     stack_pool_destroy(&loop->stacks);
     registry_detach(loop);
-    record_pool_destroy(loop);
-    free(loop);
+    record_pool_end(loop); /* frees loop, now or when the last outliving reference goes */
 }
 
 static int check_options(const tr_options *opts) {

@@ -208,6 +208,7 @@ static bool grow(struct record_pool *p) {
     for (size_t i = count; i-- > 0;) {
         tr_task *t = &s->items[i];
         atomic_init(&t->custom_name, NULL);
+        atomic_init(&t->refs, 0); /* the loop's end reads it in every record (after the loop) */
         t->run_next = p->free;
         p->free = t;
     }
@@ -239,29 +240,71 @@ static void free_slab(void *mem) {
     free(s);
 }
 
-void record_pool_destroy(struct tr_loop *loop) {
-    struct record_pool *p = &loop->records;
-    /* A snapshot taken on another thread may still hold records of this loop: then they
-     * are handed to the registry, which frees them when the last snapshot goes. */
-    bool pinned = !registry_no_pins();
-    struct record_slab *s = p->slabs;
+/* ---- after the loop ----------------------------------------------------------------------
+ *
+ * A task reference may outlive tr_run: a monitoring thread retains a task from a snapshot and
+ * reads its name after the loop has ended. So the loop's end does not free records somebody
+ * still references. It marks each of them, in one compare-and-swap on `refs`, with the
+ * REFS_OUTLIVED bias and takes a hold on the pool for it; a release that finds the bias plus
+ * one is the last, and drops that hold; the last hold frees the slabs and the loop's memory
+ * (the records point at the loop). The CAS decides each race with a release on another
+ * thread: either the release came first (refs was 0: nothing is held for it) or the bias did
+ * (the release sees it). A remote release that came first may still be pushing the record
+ * onto the pool's remote list: the end waits until `remote_releasers` is 0 before it lets go.
+ */
+
+static void free_pool(void *mem) {
+    struct tr_loop *loop = mem;
+    struct record_slab *s = loop->records.slabs;
     while (s) {
         struct record_slab *next = s->next;
-        if (pinned)
-            registry_orphan(s, free_slab);
-        else
-            free_slab(s);
+        free_slab(s);
         s = next;
     }
-    /* The retired names likewise: a set may hold one of them too. */
+    free(loop);
+}
+
+void record_pool_release(struct tr_loop *loop) {
+    if (atomic_fetch_sub_explicit(&loop->records.holds, 1, memory_order_acq_rel) != 1)
+        return;
+    /* A snapshot taken on another thread may still hold records of this loop: then they
+     * are handed to the registry, which frees them when the last snapshot goes. */
+    if (registry_no_pins())
+        free_pool(loop);
+    else
+        registry_orphan(loop, free_pool);
+}
+
+void record_pool_end(struct tr_loop *loop) {
+    struct record_pool *p = &loop->records;
+    /* The retired names: only a set can hold one of them. */
     struct name_node *names = p->names_stamped;
     if (names)
         p->names_stamped_tail->next = p->names_pending;
     else
         names = p->names_pending;
-    if (names && pinned)
+    p->names_stamped = p->names_pending = NULL;
+    if (names && !registry_no_pins())
         registry_orphan(names, free_name_chain);
     else
         free_name_chain(names);
-    memset(p, 0, sizeof *p);
+
+    atomic_store_explicit(&p->holds, 1, memory_order_relaxed); /* the ending loop's own */
+    for (struct record_slab *s = p->slabs; s; s = s->next) {
+        for (size_t i = 0; i < s->count; i++) {
+            tr_task *t = &s->items[i];
+            uint32_t refs = atomic_load_explicit(&t->refs, memory_order_seq_cst);
+            while (refs != 0) {
+                atomic_fetch_add_explicit(&p->holds, 1, memory_order_relaxed);
+                if (atomic_compare_exchange_weak_explicit(&t->refs, &refs, refs + REFS_OUTLIVED,
+                                                          memory_order_seq_cst,
+                                                          memory_order_seq_cst))
+                    break;
+                atomic_fetch_sub_explicit(&p->holds, 1, memory_order_relaxed);
+            }
+        }
+    }
+    while (atomic_load_explicit(&p->remote_releasers, memory_order_seq_cst) != 0)
+        ; /* a release that reached 0 before the bias is finishing its push: a few stores */
+    record_pool_release(loop);
 }

@@ -118,7 +118,7 @@ TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
      * record is still readable (the set pins it) but must not come back to life. */
     uint32_t refs = atomic_load_explicit(&t->refs, memory_order_relaxed);
     do {
-        if (refs == 0) {
+        if (refs == 0 || refs == REFS_OUTLIVED) {
             errno = ESRCH;
             return NULL;
         }
@@ -153,25 +153,53 @@ static void report_unretrieved(const tr_task *t) {
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-void task_unref(tr_task *t) {
-    uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
-    if (old > 1)
-        return;
-    if (old == 0 || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE)
+/* The last reference is gone: the record may be reused once no snapshot can hold it. */
+static void last_reference(tr_task *t, uint32_t old) {
+    if (old == 0 || old == REFS_OUTLIVED ||
+        atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE)
         die("tr_task_release", "released more often than retained", t);
     report_unretrieved(t);
     t->magic = TASK_DEAD;
-    struct tr_loop *loop = t->loop;
-    if (tr_tls_loop == loop) {
-        record_retire(loop, t);
-    } else {
-        /* Last reference dropped on another thread: hand the record to its loop. */
+}
+
+/*
+ * A release on a thread that is not the record's loop (a monitoring thread, or any thread
+ * after the loop ended). It counts itself in `remote_releasers` for its whole length, so that
+ * an ending loop waits for it before freeing what it touches (record.c, "after the loop").
+ */
+static void remote_unref(struct tr_loop *loop, tr_task *t) {
+    atomic_fetch_add_explicit(&loop->records.remote_releasers, 1, memory_order_seq_cst);
+    uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_seq_cst);
+    if (old == REFS_OUTLIVED + 1) {
+        /* The record outlived its loop: the pool is held for it. */
+        last_reference(t, old);
+        atomic_fetch_sub_explicit(&loop->records.remote_releasers, 1, memory_order_seq_cst);
+        record_pool_release(loop); /* may free the pool and the loop */
+        return;
+    }
+    if (old <= 1) {
+        last_reference(t, old);
+        /* Hand the record to its loop, which reuses it at its next reclaim pass. */
         tr_task *head = atomic_load_explicit(&loop->records.remote, memory_order_relaxed);
         do {
             t->run_next = head;
         } while (!atomic_compare_exchange_weak_explicit(
             &loop->records.remote, &head, t, memory_order_release, memory_order_relaxed));
     }
+    atomic_fetch_sub_explicit(&loop->records.remote_releasers, 1, memory_order_seq_cst);
+}
+
+void task_unref(tr_task *t) {
+    struct tr_loop *loop = t->loop;
+    if (TR_UNLIKELY(tr_tls_loop != loop)) {
+        remote_unref(loop, t);
+        return;
+    }
+    uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
+    if (old > 1)
+        return;
+    last_reference(t, old);
+    record_retire(loop, t);
 }
 
 TR_EXPORT void tr_task_release(tr_task *t) {
