@@ -290,29 +290,46 @@ int tr_group_free(tr_group *g);
 
 /*
  * Objects of one loop, made in a task of it: every call gives -EPERM from another loop or
- * outside a task (_new: NULL + EPERM), -EINVAL for NULL. Waiters are served in FIFO order, each
- * wake is O(1), every wait honours deadline scopes (-ETIME) and cancellation (-ECANCELED), and
- * nothing is lost to a cancellation: a waiter that was handed the lock, a permit or an item
- * keeps it even if it is cancelled before it runs (its next wait returns -ECANCELED). _free
- * returns 0, or -EBUSY while tasks wait on the object (it is then not freed); NULL is 0.
+ * outside a task (_new: NULL + EPERM), -EINVAL for NULL; the bool/unsigned/size_t readers
+ * give false/0 for NULL or from another loop. Waiters are served in FIFO order, each wake is
+ * O(1), every wait honours deadline scopes (-ETIME) and cancellation (-ECANCELED), and
+ * nothing is lost to a cancellation: a waiter that was handed the lock, a permit, a
+ * notification or an item (or whose item was taken into a queue) keeps it even if it is
+ * cancelled before it runs: the call returns 0 and the task's next wait returns -ECANCELED.
+ * A waiter cancelled or timed out before the hand-over just leaves the queue.
+ *
+ * The calls that may wait (tr_event_wait, tr_lock_acquire, tr_sem_acquire, tr_cond_wait,
+ * tr_queue_put, tr_queue_get, tr_queue_join) return -ECANCELED at once in a cancelled task
+ * (unless a shield holds the cancellation back), even when they would not have to wait; past
+ * the deadline they still succeed when they need not wait, and return -ETIME otherwise. Inside
+ * a deadline scope they may also return -ENOMEM (the task's timer could not be armed). The
+ * try forms and the calls that never wait (release, set, notify, shutdown, task_done) ignore
+ * cancellation and deadlines: use them for cleanup. _free returns 0, or -EBUSY while tasks
+ * wait on the object (it is then not freed); NULL is 0. Free objects before tr_run returns:
+ * after it, _free gives -EPERM and the memory stays allocated.
  */
 typedef struct tr_event tr_event;
 tr_event *tr_event_new(void);
 int tr_event_free(tr_event *e);
 int tr_event_set(tr_event *e);   /* wake every waiter; later waits return at once */
-int tr_event_clear(tr_event *e); /* waits block again */
+int tr_event_clear(tr_event *e); /* waits block again (tasks already woken stay woken) */
 bool tr_event_is_set(const tr_event *e);
 int tr_event_wait(tr_event *e); /* 0 once set */
 
-/* A lock is held by a task. tr_lock_release by a task that does not hold it: -EPERM. */
+/* A lock is held by a task: tr_lock_release by a task that does not hold it, or of a lock
+ * nobody holds: -EPERM. A release with waiters hands the lock to the oldest at once; the lock
+ * is never free while anyone waits, so a later acquirer cannot barge ahead. A task that ends
+ * holding a lock leaves it held (it can still be freed once nobody waits). */
 typedef struct tr_lock tr_lock;
 tr_lock *tr_lock_new(void);
-int tr_lock_free(tr_lock *l);        /* also -EBUSY while held */
+int tr_lock_free(tr_lock *l);        /* also -EBUSY while held by a task not yet finished */
 int tr_lock_acquire(tr_lock *l);     /* 0 (held), -EDEADLK (the caller holds it already) */
 int tr_lock_try_acquire(tr_lock *l); /* 0, -EAGAIN (held by someone), -EDEADLK */
 int tr_lock_release(tr_lock *l);     /* 0; the longest waiter gets it at once */
 bool tr_lock_locked(const tr_lock *l);
 
+/* A release with waiters hands its permit to the oldest (the value stays 0): permits are
+ * available only while nobody waits. */
 typedef struct tr_sem tr_sem;
 tr_sem *tr_sem_new(unsigned value);
 int tr_sem_free(tr_sem *s);
@@ -321,24 +338,37 @@ int tr_sem_try_acquire(tr_sem *s);      /* 0, -EAGAIN (no permit) */
 int tr_sem_release(tr_sem *s);          /* 0; -EOVERFLOW past UINT_MAX permits */
 unsigned tr_sem_value(const tr_sem *s); /* permits available now */
 
-/* A condition variable over a lock (NULL: the condition makes and owns its own). */
+/* A condition variable over a lock (NULL: the condition makes and owns its own; a lock of
+ * another loop: NULL + EPERM). _free: also -EBUSY while its own lock is busy (as tr_lock_free). */
 typedef struct tr_cond tr_cond;
 tr_cond *tr_cond_new(tr_lock *lock);
 int tr_cond_free(tr_cond *c);
 tr_lock *tr_cond_lock(tr_cond *c);
-/* The caller must hold the lock (-EPERM). Releases it, waits for a notify, and holds it again
- * before returning, also when it returns -ECANCELED or -ETIME. */
+/*
+ * The caller must hold the lock (-EPERM). Releases it, waits for a notify, and holds it again
+ * before returning, also when it returns -ECANCELED or -ETIME (refused before waiting, it
+ * never lets go). 0: notified (kept even if the task is cancelled meanwhile). Taking the lock
+ * back is neither cancelled nor timed out, so it lasts as long as another task holds the
+ * lock; only when tr_run breaks a deadlock (the holder never releases) does it give up:
+ * -EDEADLK, and then the caller does NOT hold the lock.
+ */
 int tr_cond_wait(tr_cond *c);
 int tr_cond_notify(tr_cond *c, size_t n); /* wake up to n waiters; how many; -EPERM unless held */
 int tr_cond_notify_all(tr_cond *c);
 
 /*
- * A FIFO queue of pointers; maxsize 0 = unbounded. put waits while full, get while empty;
- * the try forms return -EAGAIN instead. tr_queue_shutdown (Python 3.13): putters get
- * -ESHUTDOWN at once, waiting ones too; getters drain what is queued, then get -ESHUTDOWN;
- * with `immediate` the queued items are dropped (take them with try_get first if they own
- * memory) and waiting getters get -ESHUTDOWN at once. tr_queue_task_done / tr_queue_join:
- * asyncio's unfinished-task count (task_done more often than put: -EINVAL).
+ * A FIFO queue of pointers (NULL is an item like any other); maxsize 0 = unbounded. put waits
+ * while full, get while empty; the try forms return -EAGAIN instead. A put that finds a getter
+ * waiting hands it the item directly; a get that frees a slot moves the oldest waiting
+ * putter's item in and wakes that putter with 0. put and try_put may return -ENOMEM when an
+ * unbounded queue (or one with maxsize > 1024) must grow; a smaller bounded queue never
+ * allocates after tr_queue_new. tr_queue_get: -EINVAL for a NULL item pointer.
+ * tr_queue_shutdown (Python 3.13): putters get -ESHUTDOWN at once, waiting ones too; getters
+ * drain what is queued, then get -ESHUTDOWN; with `immediate` the queued items are dropped
+ * (take them with try_get first if they own memory), each counting as task_done, and waiting
+ * getters get -ESHUTDOWN at once. tr_queue_task_done / tr_queue_join: asyncio's
+ * unfinished-task count (every item put counts until its task_done; task_done more often
+ * than put: -EINVAL; join returns 0 once the count is 0).
  */
 typedef struct tr_queue tr_queue;
 tr_queue *tr_queue_new(size_t maxsize);

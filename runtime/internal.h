@@ -463,4 +463,9 @@ void task_request_cancel(tr_task *t, bool force);
 int task_timer_arm(struct tr_loop *loop, tr_task *t, uint64_t deadline);
 void task_timer_disarm(struct tr_loop *loop, tr_task *t);
 
+/* ---- synchronisation objects (queue.c; the rest in sync.h) --------------------------------- */
+
+/* The items queued in a tr_queue: for reports, whose WAIT_QUEUE_* waiters name the queue. */
+size_t queue_len_of(const void *q);
+
 #endif

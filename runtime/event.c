@@ -1,0 +1,89 @@
+/*
+ * event.c - asyncio.Event: a flag tasks wait for.
+ *
+ * tr_event_set fires every waiter, oldest first, each in O(1). The wake-up hands nothing
+ * over, so it is not owned: a waiter cancelled after the set but before it runs returns
+ * -ECANCELED, as asyncio raises CancelledError into it; nothing is lost, the event stays set
+ * (or was cleared by someone, which concerns only later waits).
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+struct tr_event {
+    struct tr_loop *loop;
+    bool set;
+    struct wait_queue waiters;
+};
+
+TR_EXPORT tr_event *tr_event_new(void) {
+    struct tr_loop *loop;
+    if (!calling_task(&loop)) {
+        errno = EPERM;
+        return NULL;
+    }
+    tr_event *e = calloc(1, sizeof *e);
+    if (!e) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    e->loop = loop;
+    return e;
+}
+
+TR_EXPORT int tr_event_free(tr_event *e) {
+    if (!e)
+        return 0;
+    struct tr_loop *loop;
+    if (!calling_task(&loop) || e->loop != loop)
+        return -EPERM;
+    if (e->waiters.len)
+        return -EBUSY;
+    free(e);
+    return 0;
+}
+
+TR_EXPORT int tr_event_set(tr_event *e) {
+    if (!e)
+        return -EINVAL;
+    struct tr_loop *loop;
+    if (!calling_task(&loop) || e->loop != loop)
+        return -EPERM;
+    e->set = true;
+    while (e->waiters.head)
+        sync_fire(e->waiters.head, 0, false);
+    return 0;
+}
+
+TR_EXPORT int tr_event_clear(tr_event *e) {
+    if (!e)
+        return -EINVAL;
+    struct tr_loop *loop;
+    if (!calling_task(&loop) || e->loop != loop)
+        return -EPERM;
+    e->set = false;
+    return 0;
+}
+
+TR_EXPORT bool tr_event_is_set(const tr_event *e) {
+    return e && e->loop == tr_tls_loop && e->set;
+}
+
+TR_EXPORT int tr_event_wait(tr_event *e) {
+    if (!e)
+        return -EINVAL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self || e->loop != loop)
+        return -EPERM;
+    if (sync_cancelled(self))
+        return -ECANCELED;
+    if (e->set)
+        return 0;
+    int rc = sync_admit(self);
+    if (rc < 0)
+        return rc;
+    struct waiter w;
+    return sync_wait(&e->waiters, &w, loop, self, WAIT_EVENT, e, NULL, self->scope_deadline_ns);
+}
