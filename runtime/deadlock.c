@@ -108,6 +108,12 @@ static void describe_task(tr_task *t, void *ctx) {
     if (w->kind == WAIT_TASK || (w->kind == WAIT_TASKS && w->object))
         say(r, "  %s waits for %s %s\n", repr(t, a, sizeof a), what_of(w),
             repr(w->object, b, sizeof b));
+    else if (w->kind == WAIT_LOCK && lock_holder(w->object))
+        say(r, "  %s waits for lock %p, held by %s\n", repr(t, a, sizeof a), w->object,
+            repr(lock_holder(w->object), b, sizeof b));
+    else if (w->kind >= WAIT_QUEUE_GET && w->kind <= WAIT_QUEUE_JOIN)
+        say(r, "  %s waits for %s %p (%zu items)\n", repr(t, a, sizeof a), what_of(w), w->object,
+            queue_len_of(w->object));
     else
         say(r, "  %s waits for %s %p\n", repr(t, a, sizeof a), what_of(w), w->object);
 }
@@ -121,6 +127,8 @@ static tr_task *waits_for(const tr_task *t) {
         return NULL;
     if (w->kind == WAIT_TASK)
         return (tr_task *)w->object;
+    if (w->kind == WAIT_LOCK)
+        return lock_holder(w->object);
     return NULL;
 }
 

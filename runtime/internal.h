@@ -402,22 +402,7 @@ static inline void fiber_wake(struct tr_loop *loop, tr_task *t, int result) {
 /* ---- the wait primitive (wait.c) --------------------------------------------------------------
  */
 
-/* A fresh waiter for the calling task `self`: bounded by its deadline scope, in no queue. */
-void waiter_init(struct waiter *w, struct tr_loop *loop, tr_task *self, enum wait_kind kind,
-                 const void *object);
-/* May `self` start a wait? 0, -ECANCELED (a cancellation is pending and no shield holds it
- * back) or -ETIME (its deadline scope has ended). Every wait asks before filing a waiter. */
-int wait_admit(tr_task *self);
-/* Suspend the calling task until w fires (the caller has filed w where its wake-up comes
- * from). Arms the task's timer when w->timer_at is set. Returns the result it fired with:
- * the source's, -ECANCELED, -ETIME, or -ENOMEM (the timer could not be armed: w is unlinked
- * and nothing waits). */
-int wait_block(struct waiter *w);
-/* The source's wake-up: unlink w, disarm its timer, make its task runnable with `result`.
- * `owned`: the result hands the task something it must not lose (an fd, a lock, an item),
- * so a cancellation that arrives before the task runs does not replace it. Returns false
- * (and does nothing) when w has fired already. */
-bool waiter_fire(struct waiter *w, int result, bool owned);
+/* waiter_init, wait_admit, wait_block and waiter_fire are inline, in wait.h. */
 /* Cancellation (-ECANCELED) or a deadline (-ETIME) reached w: its source's on_interrupt, or
  * fire it with err. */
 void waiter_interrupt(struct waiter *w, int err);
@@ -434,6 +419,8 @@ void wait_cancel(tr_task *t, bool force);
 /* Report every stuck task and wait cycle (tr_options.report or stderr), cancel the stuck
  * tasks through their shields, and mark the loop so that tr_run returns -EDEADLK. */
 void deadlock_break(struct tr_loop *loop);
+/* The task holding a lock (lock.c), NULL when it is free: for the report's wait cycles. */
+tr_task *lock_holder(const void *lock);
 
 /* ---- I/O (io.c) ------------------------------------------------------------------------------ */
 

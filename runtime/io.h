@@ -6,7 +6,7 @@
 #ifndef TR_IO_H
 #define TR_IO_H
 
-#include "fiber.h"
+#include "wait.h"
 
 /* user_data = record address | tag (records are 8-byte aligned). */
 enum {

@@ -168,3 +168,11 @@ int lock_reacquire(tr_lock *l, struct tr_loop *loop, tr_task *self) {
     tr_shield_end(&shield);
     return rc == 0 ? 0 : -EDEADLK;
 }
+
+/* For the deadlock report's wait cycles: the task that holds the lock, if it is still that
+ * task (its record not reused for another). */
+tr_task *lock_holder(const void *lock) {
+    const tr_lock *l = lock;
+    tr_task *h = l->holder;
+    return h && h->number == l->holder_number ? h : NULL;
+}

@@ -7,7 +7,7 @@
  * -ECANCELED at once, because C code cannot be unwound the way asyncio throws
  * CancelledError; the task is expected to return.
  */
-#include "fiber.h"
+#include "wait.h"
 
 #include <errno.h>
 

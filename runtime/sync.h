@@ -13,24 +13,20 @@
  * A hand-over (a lock, a permit, a notification, an item, a slot) is one owned fire of the
  * oldest waiter and nothing more.
  *
- * The wait and the fire below are the wait primitive's (wait.c), specialised and inline: a
- * lock handed between two tasks, or a queue ping-pong, is a pair of these plus two switches,
- * and is measured against a tr_yield round trip. The out-of-line waiter_init (which zeroes
- * the whole waiter), wait_admit, wait_block and waiter_fire cost about as much again. Keep
- * them in step with wait.c: sync_wait is waiter_init + wq_push + wait_block, sync_fire is
- * waiter_fire for a waiter without on_fire, and a bounded wait still goes through wait_block.
+ * The wait and the fire are the wait primitive's inline halves (wait.h).
  */
 #ifndef TR_SYNC_H
 #define TR_SYNC_H
 
-#include "fiber.h"
+#include "wait.h"
 
 #include <errno.h>
 
-/* May `self` start a call that could wait? wait_admit's cancellation half: the objects ask it
- * first, because a cancelled task is refused even when the call would not have to wait. */
+/* May `self` start a call that could wait? The cancellation half of wait_admit: the objects
+ * ask it first, because a cancelled task is refused even when the call would not have to
+ * wait. */
 static inline bool sync_cancelled(const tr_task *self) {
-    return TR_UNLIKELY(self->cancel_requested && (!self->shield || self->cancel_forced));
+    return wait_cancel_pending(self);
 }
 
 /* wait_admit's deadline half, asked only when the call must wait: 0, or -ETIME once the
@@ -51,39 +47,18 @@ static inline int sync_admit(const tr_task *self) {
 static inline int sync_wait(struct wait_queue *q, struct waiter *w, struct tr_loop *loop,
                             tr_task *self, enum wait_kind kind, const void *object, void *value,
                             uint64_t timer_at) {
-    w->task = self;
-    w->loop = loop;
-    w->object = object;
+    waiter_init(w, loop, self, kind, object);
     w->value = value;
-    w->on_fire = NULL;
-    w->on_interrupt = NULL;
     w->timer_at = timer_at;
-    w->timer_result = -ETIME;
-    w->kind = (uint8_t)kind;
-    w->fired = false;
-    w->owned = false;
-    wq_push(q, w); /* prev, next, queue */
-    if (TR_UNLIKELY(timer_at))
-        return wait_block(w);
-    self->waiter = w;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
-    int rc = fiber_suspend(loop);
-    self->waiter = NULL;
-    return rc;
+    wq_push(q, w);
+    return wait_block(w);
 }
 
-/* Fire a waiter that sync_wait filed and that is still in its queue (so not fired yet):
- * unlink it, disarm its timer, make its task runnable with `result`. `owned`: the result
+/* Fire a waiter that sync_wait filed and that is still in its queue. `owned`: the result
  * hands it something (a lock, a permit, an item, a notification) that a cancellation arriving
- * before it runs must not replace (wait_cancel). */
+ * before it runs must not replace. */
 static inline void sync_fire(struct waiter *w, int result, bool owned) {
-    tr_task *t = w->task;
-    wq_unlink(w);
-    w->fired = true;
-    w->owned = owned;
-    if (TR_UNLIKELY(t->in_timer))
-        task_timer_disarm(w->loop, t);
-    fiber_wake(w->loop, t, result);
+    waiter_fire(w, result, owned);
 }
 
 /* ---- lock.c, for cond.c ---------------------------------------------------------------------- */

@@ -6,7 +6,7 @@
  * is done, the spawner one until tr_task_release, tr_task_retain more. When the last goes,
  * record.c recycles the record, but only once no tr_all_tasks snapshot could still hold it.
  */
-#include "fiber.h"
+#include "wait.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -72,14 +72,10 @@ tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name
     t->number = next_task_number(loop);
     /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
     t->cancel_requested = loop->stopping;
-    if (name && tr_task_set_name(t, name) < 0) {
+    if ((name && tr_task_set_name(t, name) < 0) || registry_add(loop, t) < 0) {
+        /* Never a task: nobody holds it (the loop's end counts records with refs > 0). */
         t->magic = TASK_DEAD;
-        record_retire(loop, t);
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (registry_add(loop, t) < 0) {
-        t->magic = TASK_DEAD;
+        atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
         record_retire(loop, t);
         errno = ENOMEM;
         return NULL;

@@ -20,34 +20,14 @@
  *
  * A waiter knows its loop: waking a task of another loop is waiter_fire's business alone.
  */
-#include "fiber.h"
+#include "wait.h"
 
 #include <errno.h>
 
-void waiter_init(struct waiter *w, struct tr_loop *loop, tr_task *self, enum wait_kind kind,
-                 const void *object) {
-    *w = (struct waiter){
-        .task = self,
-        .loop = loop,
-        .object = object,
-        .kind = (uint8_t)kind,
-        .timer_at = self->scope_deadline_ns,
-        .timer_result = -ETIME,
-    };
-}
-
-int wait_admit(tr_task *self) {
-    if (self->cancel_requested && (!self->shield || self->cancel_forced))
-        return -ECANCELED;
-    if (self->scope_deadline_ns && loop_clock_ns() >= self->scope_deadline_ns)
-        return -ETIME;
-    return 0;
-}
-
-int wait_block(struct waiter *w) {
+int wait_block_timed(struct waiter *w) {
     tr_task *self = w->task;
     struct tr_loop *loop = w->loop;
-    if (w->timer_at && task_timer_arm(loop, self, w->timer_at) < 0) {
+    if (task_timer_arm(loop, self, w->timer_at) < 0) {
         if (w->queue)
             wq_unlink(w);
         return -ENOMEM;
@@ -57,22 +37,6 @@ int wait_block(struct waiter *w) {
     int rc = fiber_suspend(loop);
     self->waiter = NULL;
     return rc;
-}
-
-bool waiter_fire(struct waiter *w, int result, bool owned) {
-    if (w->fired)
-        return false;
-    if (w->queue)
-        wq_unlink(w);
-    if (w->on_fire) {
-        w->on_fire(w, result); /* a sub-waiter: decides itself whether its task wakes */
-        return true;
-    }
-    w->fired = true;
-    w->owned = owned;
-    task_timer_disarm(w->loop, w->task);
-    fiber_wake(w->loop, w->task, result);
-    return true;
 }
 
 void waiter_interrupt(struct waiter *w, int err) {

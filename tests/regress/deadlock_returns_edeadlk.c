@@ -115,7 +115,7 @@ int main(void) {
     CHECK_EQ(waited, -ECANCELED); /* the stuck wait was cancelled, and main cleaned up */
     CHECK_EQ(c.calls, 1);
     CHECK(strstr(c.text, "deadlock") != NULL);
-    CHECK(strstr(c.text, "fn=never_set") != NULL && strstr(c.text, "waits for event") != NULL);
+    CHECK(strstr(c.text, "name='Task-1'") != NULL && strstr(c.text, "waits for event") != NULL);
     printf("--- event nobody sets:\n%s", c.text);
 
     struct locks l = {0};
