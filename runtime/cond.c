@@ -57,7 +57,7 @@ TR_EXPORT int tr_cond_free(tr_cond *c) {
     if (!c)
         return 0;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || c->loop != loop)
+    if (!calling_task_on(c->loop, &loop))
         return -EPERM;
     if (c->waiters.len || (c->own_lock && lock_busy(c->lock)))
         return -EBUSY;
@@ -84,8 +84,8 @@ TR_EXPORT int tr_cond_wait(tr_cond *c) {
     if (!c)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || c->loop != loop || !lock_held_by(c->lock, self))
+    tr_task *self = calling_task_on(c->loop, &loop);
+    if (!self || !lock_held_by(c->lock, self))
         return -EPERM;
     /* Refused before anything changes: the caller still holds the lock. */
     if (sync_cancelled(self))
@@ -107,8 +107,8 @@ TR_EXPORT int tr_cond_notify(tr_cond *c, size_t n) {
     if (!c)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || c->loop != loop || !lock_held_by(c->lock, self))
+    tr_task *self = calling_task_on(c->loop, &loop);
+    if (!self || !lock_held_by(c->lock, self))
         return -EPERM;
     int woken = 0;
     while (n-- && c->waiters.head && woken < INT_MAX) {

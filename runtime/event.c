@@ -36,7 +36,7 @@ TR_EXPORT int tr_event_free(tr_event *e) {
     if (!e)
         return 0;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || e->loop != loop)
+    if (!calling_task_on(e->loop, &loop))
         return -EPERM;
     if (e->waiters.len)
         return -EBUSY;
@@ -48,7 +48,7 @@ TR_EXPORT int tr_event_set(tr_event *e) {
     if (!e)
         return -EINVAL;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || e->loop != loop)
+    if (!calling_task_on(e->loop, &loop))
         return -EPERM;
     e->set = true;
     while (e->waiters.head)
@@ -60,7 +60,7 @@ TR_EXPORT int tr_event_clear(tr_event *e) {
     if (!e)
         return -EINVAL;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || e->loop != loop)
+    if (!calling_task_on(e->loop, &loop))
         return -EPERM;
     e->set = false;
     return 0;
@@ -74,8 +74,8 @@ TR_EXPORT int tr_event_wait(tr_event *e) {
     if (!e)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || e->loop != loop)
+    tr_task *self = calling_task_on(e->loop, &loop);
+    if (!self)
         return -EPERM;
     if (sync_cancelled(self))
         return -ECANCELED;

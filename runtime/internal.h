@@ -385,6 +385,13 @@ static inline tr_task *calling_task(struct tr_loop **loop) {
     return *loop ? (*loop)->current : NULL;
 }
 
+/* The calling task if it runs on `owner`, the loop of the object it acts on, else NULL: an
+ * object (a listener, a lock, a queue, ...) is used by tasks of its own loop (-EPERM). */
+static inline tr_task *calling_task_on(const struct tr_loop *owner, struct tr_loop **loop) {
+    tr_task *self = calling_task(loop);
+    return self && *loop == owner ? self : NULL;
+}
+
 /* now + ns, saturating: a deadline that would wrap means "never". */
 static inline uint64_t deadline_after(uint64_t now, uint64_t ns) {
     return now + ns < now ? UINT64_MAX - 1 : now + ns;

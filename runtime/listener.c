@@ -183,8 +183,8 @@ TR_EXPORT int tr_listener_accept(tr_listener *l) {
     if (!l)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || l->loop != loop)
+    tr_task *self = calling_task_on(l->loop, &loop);
+    if (!self)
         return -EPERM;
     if (l->closing)
         return -ECANCELED;

@@ -76,7 +76,7 @@ TR_EXPORT int tr_lock_free(tr_lock *l) {
     if (!l)
         return 0;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || l->loop != loop)
+    if (!calling_task_on(l->loop, &loop))
         return -EPERM;
     if (busy(l))
         return -EBUSY;
@@ -88,8 +88,8 @@ TR_EXPORT int tr_lock_acquire(tr_lock *l) {
     if (!l)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || l->loop != loop)
+    tr_task *self = calling_task_on(l->loop, &loop);
+    if (!self)
         return -EPERM;
     if (TR_UNLIKELY(l->holder && held_by(l, self)))
         return -EDEADLK;
@@ -111,8 +111,8 @@ TR_EXPORT int tr_lock_try_acquire(tr_lock *l) {
     if (!l)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || l->loop != loop)
+    tr_task *self = calling_task_on(l->loop, &loop);
+    if (!self)
         return -EPERM;
     if (l->holder)
         return held_by(l, self) ? -EDEADLK : -EAGAIN;
@@ -124,8 +124,8 @@ TR_EXPORT int tr_lock_release(tr_lock *l) {
     if (!l)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || l->loop != loop || !l->holder || !held_by(l, self))
+    tr_task *self = calling_task_on(l->loop, &loop);
+    if (!self || !l->holder || !held_by(l, self))
         return -EPERM;
     release_held(l);
     return 0;

@@ -117,8 +117,8 @@ static inline void *get_now(tr_queue *q) {
     do {                                                                                           \
         if (!(q))                                                                                  \
             return -EINVAL;                                                                        \
-        (self) = calling_task(&(loop));                                                            \
-        if (!(self) || (q)->loop != (loop))                                                        \
+        (self) = calling_task_on((q)->loop, &(loop));                                              \
+        if (!(self))                                                                               \
             return -EPERM;                                                                         \
     } while (0)
 
@@ -149,7 +149,7 @@ TR_EXPORT int tr_queue_free(tr_queue *q) {
     if (!q)
         return 0;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || q->loop != loop)
+    if (!calling_task_on(q->loop, &loop))
         return -EPERM;
     if (q->getters.len || q->putters.len || q->joiners.len)
         return -EBUSY;

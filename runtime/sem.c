@@ -39,7 +39,7 @@ TR_EXPORT int tr_sem_free(tr_sem *s) {
     if (!s)
         return 0;
     struct tr_loop *loop;
-    if (!calling_task(&loop) || s->loop != loop)
+    if (!calling_task_on(s->loop, &loop))
         return -EPERM;
     if (s->waiters.len)
         return -EBUSY;
@@ -51,8 +51,8 @@ TR_EXPORT int tr_sem_acquire(tr_sem *s) {
     if (!s)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || s->loop != loop)
+    tr_task *self = calling_task_on(s->loop, &loop);
+    if (!self)
         return -EPERM;
     if (sync_cancelled(self))
         return -ECANCELED;
@@ -72,8 +72,8 @@ TR_EXPORT int tr_sem_try_acquire(tr_sem *s) {
     if (!s)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || s->loop != loop)
+    tr_task *self = calling_task_on(s->loop, &loop);
+    if (!self)
         return -EPERM;
     if (!s->value)
         return -EAGAIN;
@@ -85,8 +85,8 @@ TR_EXPORT int tr_sem_release(tr_sem *s) {
     if (!s)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || s->loop != loop)
+    tr_task *self = calling_task_on(s->loop, &loop);
+    if (!self)
         return -EPERM;
     if (s->waiters.head) {
         sync_fire(s->waiters.head, 0, true); /* the permit goes straight to the oldest */

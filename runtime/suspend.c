@@ -36,8 +36,8 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     if (!t)
         return -EINVAL;
     struct tr_loop *loop;
-    tr_task *self = calling_task(&loop);
-    if (!self || t->loop != loop)
+    tr_task *self = calling_task_on(t->loop, &loop);
+    if (!self)
         return -EPERM;
     task_check(t, "tr_await");
     if (t == self)
