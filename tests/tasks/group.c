@@ -882,3 +882,33 @@ TASK_CASE(group_many_members) {
     CHECK_EQ(tr_group_free(g), 0);
     return NULL;
 }
+
+/* The last member ends, and before the waiting task resumes another task adds a member: the
+ * wait goes on until that one is done too (no member outlives the wait). */
+struct late_member {
+    tr_group *g;
+    struct job job;
+    bool spawned;
+};
+
+static void *spawn_when_empty(void *arg) {
+    struct late_member *l = arg;
+    while (tr_group_size(l->g) > 0)
+        tr_yield();
+    l->job = (struct job){.sleep_ns = 20 * MS};
+    l->spawned = tr_group_spawn(l->g, job_run, &l->job) != NULL;
+    return NULL;
+}
+
+TASK_CASE(group_member_added_while_wait_wakes) {
+    struct late_member l = {.g = new_group()};
+    CHECK(tr_group_spawn(l.g, finish_now, NULL));
+    tr_task *h = tr_spawn(spawn_when_empty, &l);
+    CHECK_EQ(tr_group_wait(l.g), 0);
+    CHECK(l.spawned && l.job.finished);
+    CHECK_EQ(tr_group_size(l.g), 0);
+    CHECK_EQ(tr_await(h, NULL), 0);
+    tr_task_release(h);
+    CHECK_EQ(tr_group_free(l.g), 0);
+    return NULL;
+}
