@@ -7,8 +7,9 @@
  * files one sub-waiter per listed task in that task's `done` queue. A sub-waiter wakes nobody:
  * its on_fire hook runs inside task_finish, notes the outcome in the watch and fires the parent
  * when the call's condition holds (the first completion, the first failure, the last task).
- * Filing costs a few stores per task and a finish one waiter_fire, so a gather of many tasks
- * costs about what awaiting each of them would, without a switch per task.
+ * Filing costs a few stores per task and a finish one waiter_fire, with no switch per task;
+ * what a gather of many tasks adds to awaiting each is mostly the pass that files them (task
+ * records far apart in memory: it prefetches a few ahead).
  *
  * Whatever ends the wait, the caller unlinks the sub-waiters still filed before it returns: a
  * task that finishes later finds nothing of ours in its queue. Up to WATCH_ON_STACK sub-waiters
@@ -251,8 +252,8 @@ static int watch_block(struct watch *ws, struct tr_loop *loop, tr_task *self, si
     return rc;
 }
 
-/* Without memory for the sub-waiters: the answer if none is needed, else -ENOMEM; either
- * way the arrays describe the entries as they are. */
+/* Every entry's outcome as it is now: the done ones', NULL and -EBUSY for the others.
+ * Returns the error of the first failed entry in array order (errors mode), or 0. */
 static int record_now(tr_task *const *tasks, size_t n, void **results, int *errors) {
     int first = 0;
     for (size_t i = 0; i < n; i++) {
@@ -269,6 +270,8 @@ static int record_now(tr_task *const *tasks, size_t n, void **results, int *erro
     return first;
 }
 
+/* Without memory for the sub-waiters: the answer if it needs no wait, else -ENOMEM (or the
+ * refused admission); either way the arrays describe the entries as they are. */
 static int gather_without_memory(tr_task *self, struct tr_loop *loop, tr_task *const *tasks,
                                  size_t n, void **results, int *errors, int admit) {
     size_t pending, done_failed;
@@ -442,9 +445,11 @@ TR_EXPORT int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result) {
     if (rc == 0) {
         struct waiter w;
         waiter_init(&w, loop, self, WAIT_TASK, t);
-        uint64_t at = deadline_after(loop_clock_ns(), timeout_ns);
-        if (!w.timer_at || at < w.timer_at)
-            w.timer_at = at; /* -ETIME either way: ours or the caller's scope */
+        if (timeout_ns != UINT64_MAX) { /* UINT64_MAX: no limit of its own */
+            uint64_t at = deadline_after(loop_clock_ns(), timeout_ns);
+            if (!w.timer_at || at < w.timer_at)
+                w.timer_at = at; /* -ETIME either way: ours or the caller's scope */
+        }
         wq_push(&t->done, &w);
         self->awaiting = t;
         rc = wait_block(&w);
@@ -577,8 +582,7 @@ TR_EXPORT int tr_completed_next(tr_completed *it, tr_task **t) {
             return rc;
     }
     struct waiter *sub = it->ready.head;
-    wq_unlink(sub);
-    sub->queue = NULL; /* returned: in no queue */
+    wq_unlink(sub); /* returned: in no queue now */
     *t = (tr_task *)sub->object;
     return 1;
 }
