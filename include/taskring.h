@@ -211,10 +211,16 @@ size_t tr_task_count(void);
 
 /*
  * Every call here takes tasks of the caller's loop (-EPERM otherwise, or outside a task),
- * -EINVAL for a NULL array with n > 0 or a NULL element, and honours the caller's deadline
- * scope (-ETIME) and cancellation (-ECANCELED). None of them cancels the tasks it waits for,
- * except tr_wait_for on its timeout. A member that was cancelled counts as failed with
- * -ECANCELED. Reading a member's outcome here counts as retrieving its error.
+ * -EINVAL for a NULL array with n > 0 or a NULL element, -EDEADLK when the caller is one of
+ * the tasks or one of them waits (through tr_await) for the caller, and honours the caller's
+ * deadline scope (-ETIME) and cancellation (-ECANCELED). Those two refuse only a call that
+ * would have to wait: when what it asks for is done already, it answers, as tr_await does.
+ * Once the condition holds, a cancellation that arrives before the caller resumes does not
+ * replace the answer; the caller's next wait returns it. None of them cancels the tasks it
+ * waits for, except tr_wait_for. A member that was cancelled counts as failed with
+ * -ECANCELED. Reading a member's outcome here counts as retrieving its error. A task listed
+ * twice counts twice (asyncio.wait and as_completed make a set; these count entries). The
+ * caller keeps the tasks alive for the call (holds its references).
  */
 
 /*
@@ -222,8 +228,10 @@ size_t tr_task_count(void);
  * failure as soon as it happens (the others keep running). errors != NULL: waits for all,
  * stores each task's outcome (0 or its error, as tr_task_error) in errors[i], and returns
  * the error of the first failed task in array order (return_exceptions=True). results (may
- * be NULL) gets each finished task's return value, NULL for the others. n == 0: 0 at once.
- * Also -ENOMEM (no memory to watch n tasks).
+ * be NULL) gets each finished task's return value, NULL for the others. On every return but
+ * an argument error, results and errors describe the tasks as they are then (-EBUSY and NULL
+ * for those not finished: after -ETIME, -ECANCELED, -ENOMEM, or an early failure). n == 0:
+ * 0 at once. Also -ENOMEM (no memory to watch n tasks).
  */
 int tr_gather(tr_task *const *tasks, size_t n, void **results, int *errors);
 
@@ -232,27 +240,39 @@ enum {
     TR_FIRST_ERROR = 2,     /* any task failed (not cancelled), or all done */
     TR_ALL_COMPLETED = 3,   /* all done */
 };
-/* asyncio.wait: returns how many of the tasks are done once `mode` is satisfied. -EINVAL for
- * n == 0 or an unknown mode, -ETIME when the caller's deadline scope ends first, -ENOMEM. */
+/* asyncio.wait: returns how many of the tasks are done once `mode` is satisfied (read which
+ * with tr_task_done, their outcomes with tr_task_error: tr_wait retrieves nothing). -EINVAL
+ * for n == 0 or an unknown mode, -EOVERFLOW for n > INT_MAX, -ETIME when the caller's
+ * deadline scope ends first, -ENOMEM. */
 int tr_wait(tr_task *const *tasks, size_t n, int mode);
 
 /*
- * asyncio.wait_for: await t for at most timeout_ns. On time: t's outcome, as tr_await. On
- * timeout: cancels t, waits until it has finished, returns -ETIME. If the caller is
- * cancelled meanwhile, t is cancelled too and waited for, and -ECANCELED is returned.
+ * asyncio.wait_for: await t for at most timeout_ns (UINT64_MAX: no limit but the caller's
+ * scope). On time: t's outcome, as tr_await. On timeout, or when the caller's deadline scope
+ * ends first: cancels t, waits until it has finished, returns -ETIME. If the caller is
+ * cancelled meanwhile, t is cancelled too and waited for, and -ECANCELED is returned. That
+ * wait for the cancelled t is shielded and has no deadline: it ends when t ends. A t that
+ * fails with an error of its own while being cancelled: that error (asyncio re-raises it).
+ * timeout_ns == 0 cancels at once a t that is not done (one that never ran never runs).
+ * Also -EINVAL, -EPERM, -EDEADLK as tr_await, and -ENOMEM (no timer: nothing waited, t runs
+ * on).
  */
 int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result);
 
 /*
- * asyncio.as_completed: the tasks in the order they finish.
+ * asyncio.as_completed: the tasks in the order they finish (those done already first, in
+ * array order). The iterator watches them from the start, so none is missed between calls.
  *   tr_completed *it = tr_as_completed(tasks, n);
  *   tr_task *t;
  *   while ((rc = tr_completed_next(it, &t)) == 1) { ... tr_task_error(t) ... }
  *   tr_completed_free(it);
- * tr_as_completed: NULL + errno (EINVAL, EPERM, ENOMEM). tr_completed_next: 1 with the next
- * finished task in *t (borrowed: valid while the caller holds it in `tasks`), 0 when every
- * task has been returned, -ETIME / -ECANCELED (the caller's deadline or cancellation; call
- * again to go on), -EINVAL. tr_completed_free may be called before the end.
+ * tr_as_completed: NULL + errno (EINVAL, EPERM, EDEADLK, ENOMEM). tr_completed_next: 1 with
+ * the next finished task in *t (borrowed: valid while the caller holds it in `tasks`), 0 when
+ * every task has been returned, -ETIME / -ECANCELED (the caller's deadline or cancellation;
+ * call again to go on: finished tasks are still returned), -EINVAL, -EPERM (another loop),
+ * -EBUSY (another task waits on this iterator), -EBADF (the iterator was freed while this
+ * call waited), -ENOMEM (no timer). tr_completed_free may be called before the end, from a
+ * task of the iterator's loop (or anywhere once every task has finished); NULL is ignored.
  */
 typedef struct tr_completed tr_completed;
 tr_completed *tr_as_completed(tr_task *const *tasks, size_t n);
@@ -266,16 +286,26 @@ void tr_completed_free(tr_completed *it);
  * first member to fail (an error, not a cancellation by someone else) cancels the others;
  * cancelling the task in tr_group_wait (or its deadline scope ending) cancels every member,
  * and tr_group_wait still returns only once all of them are done: no member outlives the
- * group's wait. Members are ordinary tasks (tr_all_tasks lists them).
+ * group's wait (it waits for the cancelled ones shielded, with no deadline). Members are
+ * ordinary tasks (tr_all_tasks lists them) and may spawn into their own group. The group
+ * never cancels the task that waits on it.
  *   tr_group_new: NULL + errno (EPERM outside a task, ENOMEM).
  *   tr_group_spawn(_named): a member, borrowed (the group holds the reference until
  *     tr_group_free); NULL + errno: EINVAL, ENOMEM, EPERM (another loop), ECANCELED (the
- *     group is cancelling: a member failed, or tr_group_cancel was called).
- *   tr_group_wait: 0 when every member succeeded; the first failure's error; -ECANCELED
- *     (the caller was cancelled, or tr_group_cancel); -ETIME (the caller's deadline).
- *   tr_group_cancel: cancel every member; returns how many were still running.
+ *     group is cancelling: a member failed, tr_group_cancel was called, or a wait was cut
+ *     short). After a wait that returned 0 the group takes new members (a bundle).
+ *   tr_group_wait: 0 when every member succeeded; the first failure's error (also when the
+ *     caller was cancelled meanwhile: the failure says more; the errors of members that
+ *     failed later stay with them, for tr_task_error); -ECANCELED (the caller was cancelled,
+ *     or tr_group_cancel); -ETIME (the caller's deadline); -ENOMEM (no timer: the members are
+ *     cancelled and waited for); -EINVAL; -EPERM (another loop, or outside a task); -EBUSY
+ *     (another task is in tr_group_wait); -EDEADLK (the caller is a member still running).
+ *   tr_group_cancel: cancel every member; returns how many were still running; -EINVAL,
+ *     -EPERM.
+ *   tr_group_size: members not yet done (any thread; 0 for NULL).
  *   tr_group_free: members still running are cancelled and waited for first (in a task);
- *     0, -EPERM (another loop or outside a task), -EBUSY (another task is in tr_group_wait).
+ *     0, -EPERM (another loop or outside a task), -EBUSY (another task is in tr_group_wait),
+ *     -EDEADLK (the caller is a member still running). NULL is 0.
  */
 typedef struct tr_group tr_group;
 tr_group *tr_group_new(void);
@@ -283,7 +313,7 @@ tr_task *tr_group_spawn(tr_group *g, tr_fn fn, void *arg);
 tr_task *tr_group_spawn_named(tr_group *g, tr_fn fn, void *arg, const char *name);
 int tr_group_wait(tr_group *g);
 int tr_group_cancel(tr_group *g);
-size_t tr_group_size(const tr_group *g); /* members not yet done */
+size_t tr_group_size(const tr_group *g);
 int tr_group_free(tr_group *g);
 
 /* ---- Synchronisation: asyncio.Event / Lock / Semaphore / Condition / Queue ------------------- */
