@@ -9,9 +9,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
+
+struct tr_options; // taskring.h
 
 namespace trb {
 
@@ -31,6 +34,15 @@ MemSize read_statm();
 // way. "per_item" shows the same figure in the console (in seconds, as a rate's inverse).
 void set_items(benchmark::State &st, double items_per_iteration);
 
+// Run body() as the main task of a fresh loop on this thread (tr_run_with opts; NULL: the
+// defaults). body returns "" on success or what went wrong; that message, or tr_run's own
+// error, is reported with SkipWithError once tr_run has returned. A body that fails inside
+// the benchmark loop calls st.SkipWithError itself and leaves the loop.
+void run_in_task(benchmark::State &st, const std::function<std::string()> &body,
+                 const tr_options *opts = nullptr);
+// "what: <tr_strerror(rc)>" for a negative errno rc.
+std::string tr_error_text(const char *what, int rc);
+
 // Set by main() from its own flags before any benchmark runs.
 struct Options {
     bool quick = false;         // fewer repetitions and shorter phases (a smoke run)
@@ -47,6 +59,8 @@ std::string count_label(size_t n);
 // Registration, in the order the benchmarks run (main.cpp calls them in this order).
 void register_floors();      // bench_floors.cpp: jump_fcontext, memcpy, io_uring NOP
 void register_tasks();       // bench_tasks.cpp: spawn+run+finish+release, yield round trip
+void register_sync();        // bench_sync.cpp: queue ping-pong, lock handoff, event wake-up
+void register_gather();      // bench_gather.cpp: tr_gather and a task group of 100K tasks
 void register_snapshots();   // bench_snapshot.cpp: tr_all_tasks / _fill at N, churn
 void register_experiments(); // bench_experiments.cpp: page-fault floor, 1M sleepers, RSS
 

@@ -2,6 +2,9 @@
 // benchmark loop itself runs in the main task):
 //   task/spawn_run_release/k:K   spawn K trivial tasks, release each, tr_yield until all ran
 //   task/spawn_await_release/k:K spawn K trivial tasks, tr_await each, release each
+//                                (K = 1000; and K = 100000, the floors of the 100K-task rows of
+//                                bench_sync.cpp and bench_gather.cpp: 100K tasks no longer fit
+//                                the caches, which a floor measured with 1000 would hide)
 //   task/yield_rtt               two tasks ping-pong with tr_yield; one round trip per iteration
 //   task/tr_nop/tasks:T          T tasks issue tr_nop back to back (beside floor/uring_nop)
 #include "bench.hpp"
@@ -17,10 +20,12 @@ namespace trb {
 namespace {
 
 constexpr int kSpawnBatch = 1000;
+constexpr int kSpawnBatchLarge = 100000;
 
 struct Ctx {
     benchmark::State *st;
     std::string error; // set on failure; reported with SkipWithError after tr_run returns
+    int batch;         // K: tasks spawned per iteration
 };
 
 // The trivial task: count itself done (loop thread only, so a plain counter).
@@ -37,7 +42,7 @@ void *spawn_release_main(void *arg) {
     Ctx *c = static_cast<Ctx *>(arg);
     size_t done = 0, spawned = 0;
     for (auto _ : *c->st) {
-        for (int i = 0; i < kSpawnBatch; i++) {
+        for (int i = 0; i < c->batch; i++) {
             tr_task *t = tr_spawn(count_done, &done);
             if (!t) {
                 c->error = errno_text("tr_spawn", errno);
@@ -56,10 +61,10 @@ void *spawn_release_main(void *arg) {
 
 void *spawn_await_main(void *arg) {
     Ctx *c = static_cast<Ctx *>(arg);
-    std::vector<tr_task *> tasks(kSpawnBatch);
+    std::vector<tr_task *> tasks(c->batch);
     size_t done = 0;
     for (auto _ : *c->st) {
-        for (int i = 0; i < kSpawnBatch; i++) {
+        for (int i = 0; i < c->batch; i++) {
             tasks[i] = tr_spawn(count_done, &done);
             if (!tasks[i]) {
                 c->error = errno_text("tr_spawn", errno);
@@ -69,7 +74,7 @@ void *spawn_await_main(void *arg) {
                 return nullptr;
             }
         }
-        for (int i = 0; i < kSpawnBatch; i++) {
+        for (int i = 0; i < c->batch; i++) {
             int rc = tr_await(tasks[i], nullptr);
             if (rc < 0 && c->error.empty())
                 c->error = errno_text("tr_await", -rc);
@@ -192,21 +197,21 @@ void bench_nops(benchmark::State &st, int tasks) {
     set_items(st, arg.items);
 }
 
-void run_in_loop(benchmark::State &st, tr_fn main_fn, double items) {
-    Ctx c{&st, {}};
+void run_in_loop(benchmark::State &st, tr_fn main_fn, int batch) {
+    Ctx c{&st, {}, batch};
     int rc = tr_run(main_fn, &c, nullptr);
     if (rc < 0 && c.error.empty())
         c.error = std::string("tr_run: ") + tr_strerror(rc);
     if (!c.error.empty() && !st.error_occurred())
         st.SkipWithError(c.error.c_str());
-    set_items(st, items);
+    set_items(st, batch);
 }
 
-void BM_SpawnRunRelease(benchmark::State &st) {
-    run_in_loop(st, spawn_release_main, kSpawnBatch);
+void BM_SpawnRunRelease(benchmark::State &st, int batch) {
+    run_in_loop(st, spawn_release_main, batch);
 }
-void BM_SpawnAwaitRelease(benchmark::State &st) {
-    run_in_loop(st, spawn_await_main, kSpawnBatch);
+void BM_SpawnAwaitRelease(benchmark::State &st, int batch) {
+    run_in_loop(st, spawn_await_main, batch);
 }
 void BM_YieldRoundTrip(benchmark::State &st) {
     run_in_loop(st, yield_main, 1);
@@ -215,11 +220,15 @@ void BM_YieldRoundTrip(benchmark::State &st) {
 } // namespace
 
 void register_tasks() {
-    const std::string k = std::to_string(kSpawnBatch);
-    benchmark::RegisterBenchmark(("task/spawn_run_release/k:" + k).c_str(), BM_SpawnRunRelease)
-        ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(("task/spawn_await_release/k:" + k).c_str(), BM_SpawnAwaitRelease)
-        ->Unit(benchmark::kMicrosecond);
+    for (int batch : {kSpawnBatch, kSpawnBatchLarge}) {
+        const std::string k = std::to_string(batch);
+        benchmark::RegisterBenchmark(("task/spawn_run_release/k:" + k).c_str(), BM_SpawnRunRelease,
+                                     batch)
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(("task/spawn_await_release/k:" + k).c_str(),
+                                     BM_SpawnAwaitRelease, batch)
+            ->Unit(benchmark::kMicrosecond);
+    }
     benchmark::RegisterBenchmark("task/yield_rtt", BM_YieldRoundTrip)->Unit(benchmark::kNanosecond);
     for (int tasks : {1, 32})
         benchmark::RegisterBenchmark(("task/tr_nop/tasks:" + std::to_string(tasks)).c_str(),

@@ -1,5 +1,8 @@
-// bench_util.cpp - clocks, /proc readers, counters, and running a child process with a timeout.
+// bench_util.cpp - clocks, /proc readers, counters, running a benchmark body in a loop's main
+// task, and running a child process with a timeout.
 #include "bench.hpp"
+
+#include "taskring.h"
 
 #include <cerrno>
 #include <csignal>
@@ -58,6 +61,28 @@ void set_items(benchmark::State &st, double items_per_iteration) {
     st.counters["per_item"] =
         benchmark::Counter(items_per_iteration, benchmark::Counter::kIsIterationInvariantRate |
                                                     benchmark::Counter::kInvert);
+}
+
+void run_in_task(benchmark::State &st, const std::function<std::string()> &body,
+                 const tr_options *opts) {
+    struct Arg {
+        const std::function<std::string()> *body;
+        std::string error;
+    } arg{&body, {}};
+    auto main_fn = [](void *p) -> void * {
+        Arg *a = static_cast<Arg *>(p);
+        a->error = (*a->body)();
+        return nullptr;
+    };
+    int rc = opts ? tr_run_with(opts, main_fn, &arg, nullptr) : tr_run(main_fn, &arg, nullptr);
+    if (rc < 0 && arg.error.empty())
+        arg.error = tr_error_text("tr_run", rc);
+    if (!arg.error.empty() && !st.error_occurred())
+        st.SkipWithError(arg.error.c_str());
+}
+
+std::string tr_error_text(const char *what, int rc) {
+    return std::string(what) + ": " + tr_strerror(rc);
 }
 
 std::string shell_line(const std::vector<std::string> &argv) {

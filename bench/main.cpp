@@ -1,13 +1,16 @@
 // main.cpp - taskring_bench: runs every benchmark (google-benchmark), the CPython asyncio peer
-// (bench/peers/asyncio_peer.py, when python3 is on PATH), and prints a summary table of medians
-// beside their same-run floors, the targets, and the peer's figures.
+// (bench/peers/asyncio_peer.py, when python3 is on PATH), the Go peer (bench/peers/
+// chan_pingpong.go, when go is on PATH), and prints a summary table of medians beside their
+// same-run floors, the targets, and the peers' figures.
 //
 // Usage: taskring_bench [--quick] [--no_peer] [--python=EXE] [--peer_script=PATH]
-//                       [--peer_out=PATH] [google-benchmark flags...]
+//                       [--peer_out=PATH] [--no_go] [--go=EXE] [--go_peer=PATH]
+//                       [google-benchmark flags...]
 // Defaults added before the user's flags (which override them):
 //   --benchmark_repetitions=5 --benchmark_display_aggregates_only=true
 //   --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json --benchmark_out_format=json
-// The peer's JSON goes to --peer_out (default: taskring_peer.json beside --benchmark_out).
+// The peer's JSON goes to --peer_out (default: taskring_peer.json beside --benchmark_out); the
+// Go peer's to taskring_go_peer.json beside it, its binary to chan_pingpong_go there.
 // Exit status: 0 when every benchmark ran (MISS rows included), 1 when one failed.
 #include "bench.hpp"
 
@@ -26,6 +29,9 @@
 
 #ifndef TASKRING_PEER_SCRIPT
 #define TASKRING_PEER_SCRIPT "bench/peers/asyncio_peer.py"
+#endif
+#ifndef TASKRING_GO_PEER
+#define TASKRING_GO_PEER "bench/peers/chan_pingpong.go"
 #endif
 
 namespace trb {
@@ -192,6 +198,56 @@ Peer run_peer(const std::string &python, const std::string &script, const std::s
     return p;
 }
 
+// The Go peer: built with `go build` into out_dir, then run with GOMAXPROCS=1 in its
+// environment (it sets it again itself). Skipped, with the reason as its status, when go is not
+// on PATH: Go is optional (tools/bench.sh installs golang-go when it can; CI never does).
+Peer run_go_peer(const std::string &go, const std::string &source, const std::string &out_dir,
+                 bool quick) {
+    Peer p;
+    if (!find_in_path(go)) {
+        p.status = "skipped: " + go + " not on PATH (tools/bench.sh installs golang-go)";
+        return p;
+    }
+    if (access(source.c_str(), R_OK) != 0) {
+        p.status = "skipped: Go peer missing: " + source;
+        return p;
+    }
+    std::string dir = out_dir;
+    if (dir.empty() || dir[0] != '/') {
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd))
+            dir = std::string(cwd) + "/" + dir;
+    }
+    const std::string bin = dir + "chan_pingpong_go";
+    // GOTOOLCHAIN=local: never fetch another toolchain (Go 1.21+). Go wants a build cache: give
+    // it one here when the environment names no home for it (a bare CI shell).
+    std::vector<std::string> build = {"env", "GOTOOLCHAIN=local"};
+    if (!getenv("GOCACHE") && !getenv("XDG_CACHE_HOME") && !getenv("HOME"))
+        build.push_back("GOCACHE=" + dir + "go-build-cache");
+    build.insert(build.end(), {go, "build", "-o", bin, source});
+    fprintf(stderr, "\n[taskring_bench] building the Go peer: %s\n", source.c_str());
+    std::string out, err;
+    if (!run_child(build, 300, &out, &err)) {
+        p.status = "Go peer build failed: " + err;
+        return p;
+    }
+    fprintf(stderr, "[taskring_bench] running the Go peer: GOMAXPROCS=1 %s%s\n", bin.c_str(),
+            quick ? " --quick" : "");
+    std::vector<std::string> run = {"env", "GOMAXPROCS=1", bin};
+    if (quick)
+        run.push_back("--quick");
+    out.clear();
+    if (!run_child(run, 120, &out, &err)) {
+        p.status = "Go peer failed: " + err;
+        return p;
+    }
+    p.ran = true;
+    p.json = out;
+    std::ofstream f(dir + "taskring_go_peer.json");
+    f << out;
+    return p;
+}
+
 // ---- formatting ---------------------------------------------------------------------------------
 
 std::string fmt(const char *f, double v) {
@@ -290,11 +346,21 @@ std::string nkey(size_t n) {
     return "n:" + std::to_string(n);
 }
 
-void print_summary(const Peer &peer, int reps, double wall_s) {
+// The issue-8 figures (bench_sync.cpp, bench_gather.cpp), looked up by name.
+const char *kQueuePingPong = "sync/queue_pingpong/maxsize:1";
+const char *kLockHandoff = "sync/lock_handoff/tasks:4";
+const char *kEventWake = "sync/event_wake/waiters:100000";
+const char *kGather = "gather/spawn_gather_release/n:100000";
+const char *kGroup = "group/spawn_wait_free/n:100000";
+
+void print_summary(const Peer &peer, const Peer &go, int reps, double wall_s) {
     const double jump = per_item("floor/jump_fcontext_rtt");
     const double yield = per_item("task/yield_rtt");
     const double spawn = per_item("task/spawn_run_release/k:1000");
     const double spawn_await = per_item("task/spawn_await_release/k:1000");
+    // The floors of the 100K-task rows, measured with as many tasks (cache-cold like them).
+    const double spawn_100k = per_item("task/spawn_run_release/k:100000");
+    const double spawn_await_100k = per_item("task/spawn_await_release/k:100000");
     auto snap = [](const char *kind, const char *how, size_t n) {
         return per_item(std::string(kind) + how + "/" + nkey(n));
     };
@@ -313,6 +379,30 @@ void print_summary(const Peer &peer, int reps, double wall_s) {
     t.row({"tr_yield round trip", fmt_ns(yield), "jump_fcontext rtt " + fmt_ns(jump),
            fmt_ratio(yield / jump), "<= 1.5x floor",
            verdict(!std::isnan(yield / jump), yield / jump <= 1.5)});
+    const double queue = per_item(kQueuePingPong), lock = per_item(kLockHandoff);
+    const double event = per_item(kEventWake), gather = per_item(kGather);
+    const double group = per_item(kGroup);
+    {
+        auto vs = [&t](const std::string &what, double ours, const std::string &floor_name,
+                       double floor, double limit) {
+            double r = ours / floor;
+            t.row({what, fmt_ns(ours), floor_name + " " + fmt_ns(floor), fmt_ratio(r),
+                   fmt("<= %.1fx floor", limit), verdict(!std::isnan(r), r <= limit)});
+        };
+        vs("tr_queue ping-pong round trip (maxsize 1)", queue, "tr_yield rtt", yield, 1.5);
+        double g = peer_num(go, "chan_pingpong_rtt_ns");
+        std::string gv = go.ran ? "Go (" + peer_str(go, "go") + ") " : "Go ";
+        t.row({"  Go chan ping-pong (unbuffered, GOMAXPROCS=1)", fmt_ns(queue),
+               go.ran ? gv + fmt_ns(g) : gv + go.status, go.ran ? fmt_ratio(queue / g) : "-",
+               "report", "-"});
+        vs("tr_lock handoff among 4 tasks, per handoff", lock, "tr_yield rtt", yield, 1.5);
+        vs("tr_event_set, 100K waiters, per waiter", event, "spawn+run+finish, 100K", spawn_100k,
+           0.5);
+        vs("tr_gather of 100K tasks, per task", gather, "spawn+await+release, 100K",
+           spawn_await_100k, 1.2);
+        vs("task group of 100K tasks, per task", group, "spawn+await+release, 100K",
+           spawn_await_100k, 1.2);
+    }
     {
         double f = snap(kUnstarted, "fill", 1000000), m = floor_of(1000000);
         t.row({"tr_all_tasks_fill, 1M live", fmt_ns(f), "memcpy 8 B/task " + fmt_ns(m),
@@ -379,6 +469,10 @@ void print_summary(const Peer &peer, int reps, double wall_s) {
          "", ""});
     d.row({"tasks", "", "", "", ""});
     d.row({"  spawn+await+release (await each)", fmt_ns(spawn_await), "", "", ""});
+    d.row({"  spawn+run+finish+release, 100K at once", fmt_ns(spawn_100k),
+           fmt_ratio(spawn_100k / spawn) + " the 1K figure", "", ""});
+    d.row({"  spawn+await+release, 100K at once", fmt_ns(spawn_await_100k),
+           fmt_ratio(spawn_await_100k / spawn_await) + " the 1K figure", "", ""});
     {
         double one = per_item("task/tr_nop/tasks:1"), many = per_item("task/tr_nop/tasks:32");
         d.row({"  tr_nop, one task", fmt_per(one, "/op"),
@@ -449,6 +543,13 @@ void print_summary(const Peer &peer, int reps, double wall_s) {
              fmt_ns);
     peer_row("spawn+run+release / create_task+sleep(0)", spawn, "create_task_yield_ns", fmt_ns);
     peer_row("tr_yield / sleep(0) round trip", yield, "sleep0_rtt_ns", fmt_ns);
+    peer_row("tr_queue / Queue(maxsize=1) ping-pong round trip", queue, "queue_pingpong_rtt_ns",
+             fmt_ns);
+    peer_row("tr_lock / Lock handoff among 4, per handoff", lock, "lock_handoff_ns", fmt_ns);
+    peer_row("tr_event / Event set, 100K waiters, per waiter", event, "event_wake_ns_per_waiter",
+             fmt_ns);
+    peer_row("tr_gather / gather of 100K, per task", gather, "gather_ns_per_task", fmt_ns);
+    peer_row("task group / TaskGroup of 100K, per task", group, "taskgroup_ns_per_task", fmt_ns);
     for (size_t n : {size_t(1), size_t(1000), size_t(100000), size_t(1000000)})
         peer_row("all_tasks per task, N=" + count_label(n), snap(kUnstarted, "alloc", n),
                  "all_tasks_ns_per_task_" + std::to_string(n), fmt_ns);
@@ -489,10 +590,13 @@ void usage() {
            "  --python=EXE         interpreter for the peer (default python3)\n"
            "  --peer_script=PATH   default %s\n"
            "  --peer_out=PATH      peer JSON (default taskring_peer.json beside --benchmark_out)\n"
+           "  --no_go              skip the Go peer (it is skipped anyway when go is not on PATH)\n"
+           "  --go=EXE             go command for the Go peer (default go)\n"
+           "  --go_peer=PATH       default %s\n"
            "  --benchmark_*        google-benchmark flags; defaults: --benchmark_repetitions=5\n"
            "                       --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json\n"
            "Plot: tools/plot_all_tasks.sh BENCH_JSON PEER_JSON\n\n",
-           TASKRING_PEER_SCRIPT);
+           TASKRING_PEER_SCRIPT, TASKRING_GO_PEER);
 }
 
 } // namespace
@@ -504,8 +608,9 @@ int main(int argc, char **argv) {
         return probe_main(argv[1] + 11);
 
     uint64_t t_start = now_ns();
-    bool no_peer = false;
+    bool no_peer = false, no_go = false;
     std::string python = "python3", peer_script = TASKRING_PEER_SCRIPT, peer_out;
+    std::string go_exe = "go", go_peer = TASKRING_GO_PEER;
     std::vector<std::string> user;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -519,6 +624,12 @@ int main(int argc, char **argv) {
             peer_script = a.substr(14);
         else if (a.rfind("--peer_out=", 0) == 0)
             peer_out = a.substr(11);
+        else if (a == "--no_go")
+            no_go = true;
+        else if (a.rfind("--go=", 0) == 0)
+            go_exe = a.substr(5);
+        else if (a.rfind("--go_peer=", 0) == 0)
+            go_peer = a.substr(10);
         else {
             if (a == "--help" || a == "-h")
                 usage();
@@ -562,6 +673,8 @@ int main(int argc, char **argv) {
 
     register_floors();
     register_tasks();
+    register_sync();
+    register_gather();
     register_snapshots();
     register_experiments();
 
@@ -583,8 +696,15 @@ int main(int argc, char **argv) {
     else
         peer = run_peer(python, peer_script, peer_out, g_opt.quick);
 
-    print_summary(peer, reps, (now_ns() - t_start) * 1e-9);
-    printf("JSON: %s%s%s\n", out.c_str(), peer.ran ? " and " : "",
-           peer.ran ? peer_out.c_str() : "");
+    Peer go;
+    if (no_go)
+        go.status = "skipped (--no_go)";
+    else
+        go = run_go_peer(go_exe, go_peer, dir_of(out), g_opt.quick);
+
+    print_summary(peer, go, reps, (now_ns() - t_start) * 1e-9);
+    printf("JSON: %s%s%s%s%s\n", out.c_str(), peer.ran ? ", " : "",
+           peer.ran ? peer_out.c_str() : "", go.ran ? ", " : "",
+           go.ran ? (dir_of(out) + "taskring_go_peer.json").c_str() : "");
     return g_failed ? 1 : 0;
 }

@@ -3,7 +3,11 @@
 # build/release (tools/setup.sh), then runs build/release/bench/taskring_bench with this
 # script's arguments; it ends with a summary table.
 #
-#   tools/bench.sh [taskring_bench arguments...]      e.g. --quick, --no_peer, --help
+#   tools/bench.sh [taskring_bench arguments...]      e.g. --quick, --no_peer, --no_go, --help
+#
+# It also asks setup.sh for golang-go (--with-go), for the Go peer beside the queue ping-pong
+# row; where it cannot be installed (not root, no network) the row says the peer was skipped.
+# --no_go skips both the install and the peer.
 #
 # It runs in build/release, so its results land there (taskring_bench.json,
 # taskring_peer.json; plot them with tools/plot_all_tasks.sh), and relative paths given as
@@ -13,7 +17,11 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-tools/setup.sh >&2 # build chatter to stderr: stdout is the benchmark's own output
+setup_args=(--with-go)
+for arg in "$@"; do
+    [[ $arg == --no_go ]] && setup_args=()
+done
+tools/setup.sh "${setup_args[@]}" >&2 # build chatter to stderr: stdout is the benchmark's own
 
 bench=bench/taskring_bench
 cd build/release
@@ -23,8 +31,9 @@ if [[ ! -x $bench ]]; then
 fi
 rc=0
 "./$bench" "$@" || rc=$?
-# The all_tasks-vs-N plot in docs/ comes from this run's JSON (needs gnuplot).
+# The all_tasks-vs-N plot in docs/ comes from this run's JSON (needs gnuplot); its chatter
+# goes to stderr so that stdout still ends with the summary table.
 if command -v gnuplot >/dev/null && [[ -f taskring_bench.json ]]; then
-    ../../tools/plot_all_tasks.sh taskring_bench.json taskring_peer.json || true
+    ../../tools/plot_all_tasks.sh taskring_bench.json taskring_peer.json >&2 || true
 fi
 exit "$rc"

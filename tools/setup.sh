@@ -4,6 +4,9 @@
 #
 #   tools/setup.sh            install missing packages (as root), build Release
 #   tools/setup.sh --no-build only check/install packages
+#   tools/setup.sh --with-go  also try golang-go, for the benchmark's Go peer (optional: a
+#                             failed install is a warning; tools/bench.sh asks for it, CI's
+#                             tools/test.sh does not)
 #
 # Quick and idempotent when everything is present: dpkg-query checks, then an incremental
 # build. Exit status: 0 ok, 1 build failed, 2 packages missing and not installable.
@@ -12,11 +15,12 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-build=1
+build=1 with_go=0
 for arg in "$@"; do
     case $arg in
     --no-build) build=0 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --with-go) with_go=1 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -26,6 +30,11 @@ required=(build-essential cmake pkg-config liburing-dev libboost-context-dev lib
           libbenchmark-dev valgrind clang clang-format)
 # Nice to have: gnuplot-nox for plots (tools/plot_all_tasks.sh), python3 for helper scripts.
 optional=(gnuplot-nox python3)
+# The Go peer of the benchmark (bench/peers/chan_pingpong.go) needs a go command: only on
+# request, and not when one is already on PATH (a Go installed some other way will do).
+if ((with_go)) && ! command -v go >/dev/null; then
+    optional+=(golang-go)
+fi
 
 installed() { [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" == "ii"* ]]; }
 missing_of() {

@@ -9,11 +9,25 @@ Figures (medians of several repetitions; ns unless said):
                                yet started), per task, N = 1, 1000, 100000, 1000000
   rss_pending_bytes_per_task   RSS growth per created-not-started task (the 1M population)
   rss_sleeping_bytes_per_task  RSS growth per task suspended in asyncio.sleep (1M, own process)
+  queue_pingpong_rtt_ns        two tasks bounce one item over two asyncio.Queue(maxsize=1): one
+                               round trip (put, then get of the answer)
+  lock_handoff_ns              one asyncio.Lock handed round 4 tasks (main + 3), each looping
+                               acquire, release: per handoff
+  event_wake_ns_per_waiter     100,000 tasks blocked in Event.wait(); set() and until every
+                               waiter has run, per waiter (creating and blocking them untimed)
+  gather_ns_per_task           create 100,000 tasks, await asyncio.gather of them, per task
+  taskgroup_ns_per_task        async with asyncio.TaskGroup(): 100,000 create_task, per task
+                               (null before Python 3.11, which has no TaskGroup)
+
+The issue-8 figures mirror taskring_bench's sync/*, gather/* and group/* benchmarks. Queue
+maxsize 1: asyncio has no rendezvous queue (maxsize 0 is unbounded), so maxsize 1 is its
+nearest to an unbuffered channel; with one item in flight put never waits.
 
 asyncio.all_tasks must run on the loop's thread, so unlike taskring's headline figure it is
 measured from inside the loop. The populations grow in place (1 -> 1K -> 100K -> 1M) and the
 process exits with os._exit once the figures are printed, skipping a million cancellations.
 The cyclic GC is disabled while populations are built (not while anything is timed).
+The sleepers and the issue-8 figures run in forked children, each on a fresh heap.
 
 Usage: asyncio_peer.py [--quick]      (--quick: fewer repetitions)
 """
@@ -31,6 +45,8 @@ REPS = 3 if QUICK else 5
 BATCH = 1000
 SIZES = (1, 1000, 100000, 1000000)
 SLEEPERS = 1000000
+MANY = 100000  # waiters of the Event figure, tasks of the gather and TaskGroup figures
+LOCK_TASKS = 4
 PAGE = os.sysconf("SC_PAGE_SIZE")
 now = time.perf_counter_ns
 
@@ -128,6 +144,123 @@ async def bench_sleep0_rtt():
     return statistics.median(samples)
 
 
+async def bench_queue_pingpong():
+    ping, pong = asyncio.Queue(maxsize=1), asyncio.Queue(maxsize=1)
+    stop = object()
+
+    async def echo():
+        while (item := await ping.get()) is not stop:
+            await pong.put(item)
+
+    partner = asyncio.get_running_loop().create_task(echo())
+    await asyncio.sleep(0)  # the partner waits in ping.get()
+    ball = object()
+    n = 10000 if QUICK else 50000
+    samples = []
+    for _ in range(REPS):
+        t0 = now()
+        for _ in range(n):
+            await ping.put(ball)
+            if await pong.get() is not ball:
+                raise RuntimeError("queue ping-pong: wrong item")
+        samples.append((now() - t0) / n)
+    await ping.put(stop)
+    await partner
+    return statistics.median(samples)
+
+
+async def bench_lock_handoff():
+    """Main holds the lock while the workers start, so each queues in acquire() (FIFO) and
+    every release hands the lock to the longest waiter, as in taskring's benchmark."""
+    lock = asyncio.Lock()
+    await lock.acquire()
+    stop = [False]
+    acquired = [0]
+
+    async def worker():
+        while True:
+            await lock.acquire()
+            acquired[0] += 1
+            s = stop[0]
+            lock.release()
+            if s:
+                return
+
+    loop = asyncio.get_running_loop()
+    workers = [loop.create_task(worker()) for _ in range(LOCK_TASKS - 1)]
+    await asyncio.sleep(0)  # every worker waits in acquire()
+    n = 10000 if QUICK else 50000
+    samples = []
+    for _ in range(REPS):
+        t0 = now()
+        for _ in range(n):
+            lock.release()  # to the first worker; main queues behind the others
+            await lock.acquire()
+        samples.append((now() - t0) / (n * LOCK_TASKS))
+    stop[0] = True
+    lock.release()
+    await asyncio.gather(*workers)
+    want = (REPS * n + 1) * (LOCK_TASKS - 1)
+    if acquired[0] != want:
+        raise RuntimeError(f"lock handoff: workers acquired {acquired[0]} times, expected {want}")
+    return statistics.median(samples)
+
+
+async def bench_event_wake():
+    loop = asyncio.get_running_loop()
+    samples = []
+    for _ in range(REPS):
+        event = asyncio.Event()
+        counts = [0, 0]  # blocked, woken
+
+        async def waiter():
+            counts[0] += 1
+            await event.wait()
+            counts[1] += 1
+
+        gc.disable()
+        tasks = [loop.create_task(waiter()) for _ in range(MANY)]
+        await asyncio.sleep(0)  # every waiter starts and blocks in event.wait()
+        gc.enable()
+        if counts != [MANY, 0]:
+            raise RuntimeError(f"event: {counts[0]} blocked, {counts[1]} woken before set()")
+        t0 = now()
+        event.set()
+        while counts[1] < MANY:
+            await asyncio.sleep(0)
+        samples.append((now() - t0) / MANY)
+        del tasks
+        gc.collect()
+    return statistics.median(samples)
+
+
+async def bench_gather():
+    loop = asyncio.get_running_loop()
+    samples = []
+    for _ in range(REPS):
+        t0 = now()
+        tasks = [loop.create_task(noop()) for _ in range(MANY)]
+        await asyncio.gather(*tasks)
+        samples.append((now() - t0) / MANY)
+        del tasks
+        gc.collect()
+    return statistics.median(samples)
+
+
+async def bench_taskgroup():
+    if not hasattr(asyncio, "TaskGroup"):  # Python < 3.11
+        return None
+    samples = []
+    for _ in range(REPS):
+        t0 = now()
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(MANY):
+                tg.create_task(noop())
+        samples.append((now() - t0) / MANY)
+        gc.collect()
+    return statistics.median(samples)
+
+
 async def bench_all_tasks(out):
     """Grow one population of created-not-started tasks; time all_tasks at each size."""
     loop = asyncio.get_running_loop()
@@ -173,18 +306,21 @@ async def measure_sleepers():
     return (rss1 - rss0) / SLEEPERS
 
 
-def sleepers_in_child():
-    """RSS per sleeping task, measured in a forked child so the parent's heap stays clean."""
+def in_child(what, coro_fn):
+    """Run coro_fn() on a fresh loop in a forked child, so the parent's heap stays clean;
+    return its result (anything JSON can carry)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         try:
             loop = asyncio.new_event_loop()
-            value = loop.run_until_complete(measure_sleepers())
-            os.write(w, f"{value}".encode())
+            text = json.dumps({"value": loop.run_until_complete(coro_fn())})
         except BaseException as e:  # report anything, then leave without teardown
-            os.write(w, f"error {e!r}".encode())
+            text = json.dumps({"error": repr(e)})
+        data = text.encode()
+        while data:
+            data = data[os.write(w, data):]
         os._exit(0)
     os.close(w)
     data = b""
@@ -192,10 +328,34 @@ def sleepers_in_child():
         data += chunk
     os.close(r)
     os.waitpid(pid, 0)
-    text = data.decode()
-    if not text or text.startswith("error"):
-        raise RuntimeError(f"sleepers child: {text or 'no output'}")
-    return float(text)
+    reply = json.loads(data.decode() or '{"error": "no output"}')
+    if "error" in reply:
+        raise RuntimeError(f"{what} child: {reply['error']}")
+    return reply["value"]
+
+
+def sleepers_in_child():
+    """RSS per sleeping task, measured in a forked child so the parent's heap stays clean."""
+    return float(in_child("sleepers", measure_sleepers))
+
+
+async def measure_issue8():
+    """The synchronisation and many-task figures. Run in their own process: a Python set
+    never shrinks, so after 100,000 tasks have come and gone asyncio.all_tasks() would walk
+    their empty slots in every later all_tasks figure of the parent."""
+    out = {}
+    out["queue_pingpong_rtt_ns"] = await bench_queue_pingpong()
+    log(f"Queue(maxsize=1) ping-pong round trip: {out['queue_pingpong_rtt_ns']:.1f} ns")
+    out["lock_handoff_ns"] = await bench_lock_handoff()
+    log(f"Lock handoff among {LOCK_TASKS}: {out['lock_handoff_ns']:.1f} ns")
+    out["event_wake_ns_per_waiter"] = await bench_event_wake()
+    log(f"Event set, {MANY} waiters: {out['event_wake_ns_per_waiter']:.1f} ns/waiter")
+    out["gather_ns_per_task"] = await bench_gather()
+    log(f"gather of {MANY}: {out['gather_ns_per_task']:.1f} ns/task")
+    out["taskgroup_ns_per_task"] = await bench_taskgroup()
+    if out["taskgroup_ns_per_task"] is not None:
+        log(f"TaskGroup of {MANY}: {out['taskgroup_ns_per_task']:.1f} ns/task")
+    return out
 
 
 async def main(out):
@@ -221,6 +381,7 @@ if __name__ == "__main__":
     out["rss_sleeping_bytes_per_task"] = sleepers_in_child()
     out["sleepers_n"] = SLEEPERS
     log(f"RSS per sleeping task: {out['rss_sleeping_bytes_per_task']:.0f} B")
+    out.update(in_child("issue-8 figures", measure_issue8))
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(main(out))
