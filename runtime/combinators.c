@@ -19,7 +19,7 @@
  * deadline that arrives before the caller resumes does not replace the outcome (asyncio's
  * gather refuses to be cancelled once its children are done); it comes at the next wait.
  */
-#include "internal.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -13,7 +13,7 @@
  * group of 100,000 freed as thirty blocks of a few hundred KiB made malloc trim the heap and
  * the next group fault every page in again (a third of the cost of a group, measured).
  */
-#include "internal.h"
+#include "wait.h"
 
 #include <errno.h>
 #include <limits.h>
