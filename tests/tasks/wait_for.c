@@ -289,6 +289,7 @@ TASK_CASE(test_wait_for_cancel_suppressed) {
 TASK_CASE(test_wait_for_self_cancellation) {
     struct slow s = {.ms = 200};
     tr_task *inner = tr_spawn(slow_run, &s);
+    CHECK_EQ(tr_yield(), 0); /* inner is running (shielded) before any timeout can hit it */
     struct wait_for_call w = {.t = inner, .timeout_ns = 10 * MS};
     tr_task *wt = tr_spawn(wait_for_body, &w);
     CHECK_EQ(tr_sleep(20 * MS), 0); /* the timeout has passed: wait_for waits for inner */
@@ -361,6 +362,8 @@ CASE(wait_for_outside_a_task) {
 TASK_CASE(wait_for_outer_deadline) {
     struct job j = {.sleep_ns = 10000 * MS, .cleanup_ns = 20 * MS};
     tr_task *t = spawn_job(&j);
+    CHECK_EQ(tr_yield(), 0); /* the job is sleeping: on a slow machine it must not be
+                              * cancelled before it ever ran */
     tr_deadline d;
     CHECK_EQ(tr_deadline_begin(&d, 5 * MS), 0);
     uint64_t t0 = now_ns();
