@@ -745,6 +745,7 @@ TASK_CASE(group_deadline_expires) {
     struct job b = ok_after(1, 0);
     spawn_in(g, &a);
     spawn_in(g, &b);
+    CHECK_EQ(tr_yield(), 0); /* they start: the scope below must not find them unstarted */
     tr_deadline d;
     CHECK_EQ(tr_deadline_begin(&d, 5 * MS), 0);
     uint64_t t0 = now_ns();

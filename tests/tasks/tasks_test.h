@@ -169,6 +169,18 @@ static inline bool slow_build(void) {
 #endif
 }
 
+/* Sleep until CLOCK_MONOTONIC reaches `at`; tr_sleep's error if one cuts it short. */
+static inline int sleep_until(uint64_t at) {
+    for (;;) {
+        uint64_t now = now_ns();
+        if (now >= at)
+            return 0;
+        int rc = tr_sleep(at - now);
+        if (rc < 0)
+            return rc;
+    }
+}
+
 /* Let every other runnable task run a few times. */
 static inline void settle_turns(int turns) {
     for (int i = 0; i < turns; i++)

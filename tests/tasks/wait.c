@@ -178,6 +178,7 @@ TASK_CASE(test_wait_with_timeout) {
     struct job a = ok_after(0, 0), b = ok_after(1000, 0);
     tr_task *ta = spawn_job(&a), *tb = spawn_job(&b);
     tr_task *t[2] = {tb, ta};
+    CHECK_EQ(tr_yield(), 0); /* they start: the scope below must not find them unstarted */
     tr_deadline d;
     CHECK_EQ(tr_deadline_begin(&d, 20 * MS), 0);
     uint64_t t0 = now_ns();

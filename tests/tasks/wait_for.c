@@ -23,9 +23,7 @@ static void *slow_run(void *arg) {
     struct slow *s = arg;
     tr_shield sh;
     CHECK_EQ(tr_shield_begin(&sh), 0);
-    uint64_t end = now_ns() + s->ms * MS;
-    while (now_ns() < end)
-        CHECK_EQ(tr_sleep(end - now_ns()), 0);
+    CHECK_EQ(sleep_until(now_ns() + s->ms * MS), 0);
     tr_shield_end(&sh);
     s->exited = true;
     return (void *)42;
@@ -34,6 +32,8 @@ static void *slow_run(void *arg) {
 struct wait_for_call {
     tr_task *t;
     uint64_t timeout_ns;
+    uint64_t started_at;
+    bool started;
     void *res;
     int rc;
     bool returned;
@@ -42,6 +42,8 @@ struct wait_for_call {
 
 static void *wait_for_body(void *arg) {
     struct wait_for_call *w = arg;
+    w->started_at = now_ns();
+    w->started = true;
     w->rc = tr_wait_for(w->t, w->timeout_ns, &w->res);
     w->t_done_at_return = tr_task_done(w->t);
     w->returned = true;
@@ -51,9 +53,9 @@ static void *wait_for_body(void *arg) {
 /* test_asyncio_wait_for_cancelled: cancelling the caller cancels t and waits until it has
  * finished, however long it holds the cancellation back. */
 TASK_CASE(test_asyncio_wait_for_cancelled) {
-    struct slow s = {.ms = 20};
+    struct slow s = {.ms = 300};
     tr_task *t = tr_spawn(slow_run, &s);
-    struct wait_for_call w = {.t = t, .timeout_ns = 40 * MS};
+    struct wait_for_call w = {.t = t, .timeout_ns = 600 * MS};
     tr_task *wt = tr_spawn(wait_for_body, &w);
     CHECK_EQ(tr_yield(), 0);
     CHECK_EQ(tr_task_cancel(wt), 1);
@@ -287,12 +289,16 @@ TASK_CASE(test_wait_for_cancel_suppressed) {
  * wait_for itself is still cancellable (its caller gets -ECANCELED), and it returns only
  * once the inner task, cancelled with it, has finished. */
 TASK_CASE(test_wait_for_self_cancellation) {
-    struct slow s = {.ms = 200};
+    struct slow s = {.ms = 300};
     tr_task *inner = tr_spawn(slow_run, &s);
     CHECK_EQ(tr_yield(), 0); /* inner is running (shielded) before any timeout can hit it */
     struct wait_for_call w = {.t = inner, .timeout_ns = 10 * MS};
     tr_task *wt = tr_spawn(wait_for_body, &w);
-    CHECK_EQ(tr_sleep(20 * MS), 0); /* the timeout has passed: wait_for waits for inner */
+    /* Sleep well past wt's own timeout: timers expire in deadline order, so by the time this
+     * sleep ends wait_for has timed out and waits for inner. */
+    CHECK_EQ(tr_yield(), 0);
+    CHECK(w.started);
+    CHECK_EQ(sleep_until(w.started_at + w.timeout_ns + 50 * MS), 0);
     CHECK(!w.returned);
     CHECK_EQ(tr_task_cancel(wt), 1);
     CHECK_EQ(tr_await(wt, NULL), -ECANCELED); /* the waiting task ends cancelled ... */
