@@ -108,11 +108,13 @@ int tr_await(tr_task *t, void **result);
 /*
  * Request cancellation: if t is suspended, that suspension returns -ECANCELED now;
  * if it was already woken, the suspension it returns from gives -ECANCELED instead (unless
- * it carries a result that must not be lost: an accepted fd, an I/O completion); if it is
- * running, its next; and so does every later one (cancellation is sticky: a C function
- * cannot be unwound, so it is asked to return). A task cancelled before it first runs never
- * runs. Returns 1 when the request was made, 0 when t was already done; -EINVAL for NULL,
- * -EPERM from another thread/loop.
+ * the wake-up handed it something it must not lose: an accepted fd, an I/O completion, a
+ * lock, a semaphore permit, a queue item; then its next wait does); if it is running, its
+ * next; and so does every later one (cancellation is sticky: a C function cannot be unwound,
+ * so it is asked to return). Inside a cancel shield (tr_shield_begin) all of this waits for
+ * the shield's end. A task cancelled before it first runs never runs. Returns 1 when the
+ * request was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another
+ * thread/loop.
  */
 int tr_task_cancel(tr_task *t);
 
