@@ -88,7 +88,7 @@ TR_EXPORT int tr_cond_wait(tr_cond *c) {
     if (!self || !lock_held_by(c->lock, self))
         return -EPERM;
     /* Refused before anything changes: the caller still holds the lock. */
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     int rc = sync_admit(self);
     if (rc < 0)
@@ -112,7 +112,7 @@ TR_EXPORT int tr_cond_notify(tr_cond *c, size_t n) {
         return -EPERM;
     int woken = 0;
     while (n-- && c->waiters.head && woken < INT_MAX) {
-        sync_fire(c->waiters.head, 0, true); /* owned: a late cancellation keeps it */
+        waiter_fire(c->waiters.head, 0, true); /* owned: a late cancellation keeps it */
         woken++;
     }
     return woken;

@@ -59,7 +59,7 @@ TR_EXPORT int tr_event_set(tr_event *e) {
             __builtin_prefetch(next->next, 1);
             __builtin_prefetch(next->task, 1);
         }
-        sync_fire(w, 0, false);
+        waiter_fire(w, 0, false);
         w = next;
     }
     return 0;
@@ -86,7 +86,7 @@ TR_EXPORT int tr_event_wait(tr_event *e) {
     tr_task *self = calling_task_on(e->loop, &loop);
     if (!self)
         return -EPERM;
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     if (e->set)
         return 0;

@@ -2,7 +2,7 @@
  * lock.c - asyncio.Lock: held by one task at a time, handed to waiters in FIFO order.
  *
  * A release with tasks waiting does not unlock: it makes the oldest waiter the holder and
- * fires its waiter as an owned wake-up (one sync_fire, nothing else). So the lock is never
+ * fires its waiter as an owned wake-up (one waiter_fire, nothing else). So the lock is never
  * free while anyone waits, a task arriving later cannot barge past the queue, and a waiter
  * cancelled after the hand-over but before it runs still returns 0 holding the lock (its
  * next wait gives -ECANCELED): the lock is never handed to nobody. A waiter cancelled or
@@ -51,7 +51,7 @@ static inline void release_held(tr_lock *l) {
     struct waiter *w = l->waiters.head;
     if (w) {
         take(l, w->task);
-        sync_fire(w, 0, true); /* handed over: owned, so a late cancellation keeps it */
+        waiter_fire(w, 0, true); /* handed over: owned, so a late cancellation keeps it */
     } else {
         l->holder = NULL;
     }
@@ -93,7 +93,7 @@ TR_EXPORT int tr_lock_acquire(tr_lock *l) {
         return -EPERM;
     if (TR_UNLIKELY(l->holder && held_by(l, self)))
         return -EDEADLK;
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     if (TR_LIKELY(!l->holder)) {
         take(l, self); /* free means nobody waits: no queue to respect */

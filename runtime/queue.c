@@ -11,7 +11,7 @@
  * waiter.value: when a get frees a slot, the oldest putter's item moves into the ring and
  * that putter is woken with an owned 0, so "put returned 0" always means "the item is in".
  * Getters wait only while the ring is empty and putters only while it is full, so each
- * hand-over is one sync_fire, O(1), FIFO.
+ * hand-over is one waiter_fire, O(1), FIFO.
  *
  * A bounded queue of at most RING_PREALLOC items gets its whole ring at tr_queue_new and
  * never allocates again; a larger or unbounded one starts with RING_FIRST slots and doubles
@@ -79,7 +79,7 @@ static inline bool full(const tr_queue *q) {
 
 static void wake_joiners(tr_queue *q) {
     while (q->joiners.head)
-        sync_fire(q->joiners.head, 0, false);
+        waiter_fire(q->joiners.head, 0, false);
 }
 
 /* A put without waiting: to the oldest getter, or into the ring; -EAGAIN when full. */
@@ -87,7 +87,7 @@ static inline int put_now(tr_queue *q, void *item) {
     struct waiter *g = q->getters.head;
     if (g) {
         g->value = item;
-        sync_fire(g, 0, true); /* owned: the getter keeps the item whatever comes next */
+        waiter_fire(g, 0, true); /* owned: the getter keeps the item whatever comes next */
     } else if (full(q)) {
         return -EAGAIN;
     } else {
@@ -107,7 +107,7 @@ static inline void *get_now(tr_queue *q) {
     if (p) {
         (void)ring_push(q, p->value); /* the slot just freed: never grows */
         q->unfinished++;
-        sync_fire(p, 0, true);
+        waiter_fire(p, 0, true);
     }
     return item;
 }
@@ -162,7 +162,7 @@ TR_EXPORT int tr_queue_put(tr_queue *q, void *item) {
     struct tr_loop *loop;
     tr_task *self;
     QUEUE_CHECK(q, self, loop);
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     if (q->shutdown)
         return -ESHUTDOWN;
@@ -192,7 +192,7 @@ TR_EXPORT int tr_queue_get(tr_queue *q, void **item) {
     QUEUE_CHECK(q, self, loop);
     if (!item)
         return -EINVAL;
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED; /* the items stay queued */
     if (TR_LIKELY(q->len)) {
         *item = get_now(q);
@@ -243,9 +243,9 @@ TR_EXPORT int tr_queue_shutdown(tr_queue *q, bool immediate) {
     }
     /* Getters wait only on an empty queue: there is nothing left for them to drain. */
     while (q->getters.head)
-        sync_fire(q->getters.head, -ESHUTDOWN, false);
+        waiter_fire(q->getters.head, -ESHUTDOWN, false);
     while (q->putters.head)
-        sync_fire(q->putters.head, -ESHUTDOWN, false);
+        waiter_fire(q->putters.head, -ESHUTDOWN, false);
     return 0;
 }
 
@@ -265,7 +265,7 @@ TR_EXPORT int tr_queue_join(tr_queue *q) {
     struct tr_loop *loop;
     tr_task *self;
     QUEUE_CHECK(q, self, loop);
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     if (!q->unfinished)
         return 0;

@@ -2,7 +2,7 @@
  * sem.c - asyncio.Semaphore: a count of permits, waiters served in FIFO order.
  *
  * A release with tasks waiting does not add to the count: it hands the permit to the oldest
- * waiter as an owned wake-up (one sync_fire). So permits are available only while nobody
+ * waiter as an owned wake-up (one waiter_fire). So permits are available only while nobody
  * waits, a late acquirer cannot take a permit a waiter was due, and a waiter woken and then
  * cancelled before it runs keeps the permit it was given (acquire returns 0; its next wait
  * gives -ECANCELED): no permit is ever lost, none is created.
@@ -54,7 +54,7 @@ TR_EXPORT int tr_sem_acquire(tr_sem *s) {
     tr_task *self = calling_task_on(s->loop, &loop);
     if (!self)
         return -EPERM;
-    if (sync_cancelled(self))
+    if (wait_cancel_pending(self))
         return -ECANCELED;
     if (TR_LIKELY(s->value)) {
         s->value--;
@@ -89,7 +89,7 @@ TR_EXPORT int tr_sem_release(tr_sem *s) {
     if (!self)
         return -EPERM;
     if (s->waiters.head) {
-        sync_fire(s->waiters.head, 0, true); /* the permit goes straight to the oldest */
+        waiter_fire(s->waiters.head, 0, true); /* the permit goes straight to the oldest */
         return 0;
     }
     if (s->value == UINT_MAX)

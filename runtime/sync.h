@@ -13,7 +13,9 @@
  * A hand-over (a lock, a permit, a notification, an item, a slot) is one owned fire of the
  * oldest waiter and nothing more.
  *
- * The wait and the fire are the wait primitive's inline halves (wait.h).
+ * The wait is sync_wait below; the fire is waiter_fire, and a call that could wait first asks
+ * wait_cancel_pending (a cancelled task is refused even when it would not have to wait), both
+ * in wait.h.
  */
 #ifndef TR_SYNC_H
 #define TR_SYNC_H
@@ -21,13 +23,6 @@
 #include "wait.h"
 
 #include <errno.h>
-
-/* May `self` start a call that could wait? The cancellation half of wait_admit: the objects
- * ask it first, because a cancelled task is refused even when the call would not have to
- * wait. */
-static inline bool sync_cancelled(const tr_task *self) {
-    return wait_cancel_pending(self);
-}
 
 /* wait_admit's deadline half, asked only when the call must wait: 0, or -ETIME once the
  * caller's deadline scope has ended (an object that can serve the call at once does so past
@@ -52,13 +47,6 @@ static inline int sync_wait(struct wait_queue *q, struct waiter *w, struct tr_lo
     w->timer_at = timer_at;
     wq_push(q, w);
     return wait_block(w);
-}
-
-/* Fire a waiter that sync_wait filed and that is still in its queue. `owned`: the result
- * hands it something (a lock, a permit, an item, a notification) that a cancellation arriving
- * before it runs must not replace. */
-static inline void sync_fire(struct waiter *w, int result, bool owned) {
-    waiter_fire(w, result, owned);
 }
 
 /* ---- lock.c, for cond.c ---------------------------------------------------------------------- */

@@ -25,36 +25,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "taskring.h"
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
+/* CHECK, CHECK_EQ, RUNNING_ON_VALGRIND and the skip code: the regression programs' own. */
+#include "../regress/regress.h"
 
 #define MS 1000000ull
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                             \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        if (a_ != b_) {                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s == %s (%lld != %lld)\n", __FILE__, __LINE__,  \
-                    #a, #b, a_, b_);                                                               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* ---- the case registry -------------------------------------------------------------------- */
 
