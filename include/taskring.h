@@ -8,10 +8,14 @@
  *   - calls returning int give 0 or a positive count on success, a negative errno on failure;
  *   - calls returning a pointer give NULL and set errno on failure.
  *
- * Threads: a loop and its tasks belong to the thread that called tr_run. The calls marked
- * "any thread" below may also be made from other threads of the process (a monitoring
- * thread, typically); every other call must be made from a task of the loop that owns the
- * task it names.
+ * Threads: tr_run starts a runtime of one or more loops (tr_options.loops), one thread each;
+ * the calling thread runs loop 0. A task runs its function on the loop it was spawned on. The
+ * calls below work across the loops of one runtime: a task may await, cancel or rename a task
+ * of another loop and use a lock, queue, event, group... created on another loop (the calling
+ * task is carried to the owning loop for the length of the call and back: docs/api.md,
+ * "Loops"). The calls marked "any thread" may also be made from threads that run no loop (a
+ * monitoring thread, typically); a thread outside the runtime enters it through a tr_runtime
+ * handle (tr_runtime_get).
  *
  * Full reference with examples: docs/api.md. Design: docs/architecture.md.
  */
@@ -54,7 +58,17 @@ typedef struct tr_options {
      * cycle), as whole text, several lines at once. NULL: stderr. */
     void (*report)(void *ctx, const char *text);
     void *report_ctx;
-    unsigned reserved[6]; /* must be zero */
+    /* sizeof(tr_options) as the caller was compiled, so that later versions can add fields
+     * without breaking callers: 0 means the layout before this field (a caller of 0.1). The
+     * library reads no field past `size`, and refuses (-EINVAL) a larger struct whose unknown
+     * bytes are not zero. */
+    unsigned size;
+    /* Loops (threads) of the runtime, 1..256. 0: the TASKRING_LOOPS environment variable if set
+     * (a number, or "cpus" for one per online CPU), else 1. */
+    unsigned loops;
+    /* Threads tr_to_thread may start, 1..1024; default (0) 4 per loop, at least 8. */
+    unsigned workers;
+    unsigned reserved[3]; /* must be zero */
 } tr_options;
 
 /*
@@ -70,6 +84,61 @@ typedef struct tr_options {
  */
 int tr_run(tr_fn main, void *arg, void **result);
 int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
+
+/* ---- Loops and threads --------------------------------------------------------------------- */
+
+/* Any loop: tr_spawn_on picks the loop with the fewest live tasks (ties: round-robin). */
+#define TR_LOOP_ANY ((unsigned)-1)
+
+/*
+ * tr_spawn on loop `loop` of the caller's runtime (numbered from 0), or TR_LOOP_ANY. From a
+ * task of another loop the caller is carried to that loop for the spawn. Errors (NULL + errno):
+ * EINVAL (fn NULL, or loop >= tr_loop_count() and not TR_LOOP_ANY), EPERM (not in a task),
+ * ESHUTDOWN (the runtime is stopping: main has returned), ENOMEM.
+ */
+tr_task *tr_spawn_on(unsigned loop, tr_fn fn, void *arg);
+tr_task *tr_spawn_on_named(unsigned loop, tr_fn fn, void *arg, const char *name);
+/* The loop the calling thread runs (0..count-1); -EPERM on a thread that runs no loop. */
+int tr_loop_id(void);
+/* Loops of the caller's runtime; 0 on a thread that runs no loop. */
+unsigned tr_loop_count(void);
+/* asyncio.all_tasks(loop): as tr_all_tasks, the tasks of one loop of the caller's runtime.
+ * NULL + EINVAL (no such loop), EPERM (not on a loop thread), ENOMEM. */
+tr_taskset *tr_loop_tasks(unsigned loop);
+
+/*
+ * asyncio.to_thread: run fn(arg) on the runtime's worker pool (tr_options.workers threads at
+ * most, started on demand) and suspend only the calling task until it returns; *result gets
+ * its return value (if result is not NULL). A thread cannot be interrupted: a cancellation
+ * or an ended deadline scope of the caller is delivered when fn returns, and the call then
+ * returns -ECANCELED or -ETIME (and *result is still set). 0, -EINVAL (fn NULL), -EPERM (not
+ * in a task), -ENOMEM, -EAGAIN (no worker thread could be started and none is running).
+ */
+int tr_to_thread(tr_fn fn, void *arg, void **result);
+
+/*
+ * Entry from any thread (asyncio.run_coroutine_threadsafe). A task takes a handle on its
+ * running runtime and passes it to another thread; that thread spawns tasks through it and
+ * blocks until a task is done. The handle stays valid after tr_run returns (calls then fail
+ * with -ESHUTDOWN) until tr_runtime_release. While any handle is held, tasks that all wait
+ * are not a deadlock: a handle's holder may still spawn the task that wakes them.
+ */
+typedef struct tr_runtime tr_runtime;
+/* A new reference to the caller's runtime; NULL + EPERM on a thread that runs no loop. */
+tr_runtime *tr_runtime_get(void);
+void tr_runtime_release(tr_runtime *rt); /* any thread; NULL is ignored */
+/* Spawn fn(arg) on `loop` (or TR_LOOP_ANY), named `name` (NULL: "Task-N"), from any thread;
+ * blocks until the loop has created it. NULL + errno: EINVAL, ESHUTDOWN, ENOMEM, EDEADLK
+ * (called from a loop thread: use tr_spawn_on). */
+tr_task *tr_runtime_spawn(tr_runtime *rt, unsigned loop, tr_fn fn, void *arg, const char *name);
+/*
+ * Block the calling thread (not a loop thread) until t is done or timeout_ns passes
+ * (UINT64_MAX: no limit); concurrent.futures.Future.result. Returns t's outcome as tr_await
+ * does (0, the error it failed with, -ECANCELED, -ENOMEM) and stores its return value in
+ * *result; -ETIME when the time ran out (t keeps running), -EINVAL (NULL), -EDEADLK (called
+ * on a loop thread: use tr_await). Works after tr_run returned, while the caller holds t.
+ */
+int tr_task_join(tr_task *t, uint64_t timeout_ns, void **result);
 
 /* ---- Tasks --------------------------------------------------------------------------------- */
 
