@@ -51,7 +51,8 @@ static inline int exit_code_of(const tr_task *t) {
 }
 
 static inline bool is_done(const tr_task *t) {
-    return atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE;
+    /* Acquire: a task of another loop's result and exit code are final once DONE is seen. */
+    return atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE;
 }
 
 /* A finished entry's outcome into the gather's arrays; its error, retrieved when errors are
@@ -124,8 +125,8 @@ static int check_tasks(tr_task *self, struct tr_loop *loop, tr_task *const *task
         tr_task *t = tasks[i];
         if (!t)
             return -EINVAL;
-        if (t->loop != loop)
-            return -EPERM;
+        if (t->loop != loop && !is_done(t))
+            return -EPERM; /* proxies stand in for those (proxies_begin) */
         task_check(t, caller);
         if (is_done(t)) {
             int code = exit_code_of(t);
@@ -140,6 +141,119 @@ static int check_tasks(tr_task *self, struct tr_loop *loop, tr_task *const *task
     *pending = left;
     *done_failed = failed;
     return 0;
+}
+
+/* ---- tasks of other loops ------------------------------------------------------------------
+ *
+ * A watch files sub-waiters in each task's `done` queue, which only the task's own loop may
+ * touch, and fires in task_finish on that loop. So each task of another loop that is not done
+ * yet is watched through a proxy: a task of the caller's loop that waits for it there (carried
+ * over by hop_call), comes back, and finishes with its outcome (return value and error); the
+ * watch then works on local tasks only. A proxy never reports an unretrieved error (its task
+ * does, unless retrieving the proxy's retrieved it: task_take_exit_code). Proxies are
+ * cancelled and released when the call (or the iterator) is done with them.
+ */
+static int wait_done_there(void *ctx) {
+    tr_task *u = ctx;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (is_done(u))
+        return 0;
+    int rc = wait_admit(self);
+    if (rc < 0)
+        return rc;
+    struct waiter w;
+    waiter_init(&w, loop, self, WAIT_TASK, u);
+    wq_push(&u->done, &w);
+    atomic_store_explicit(&self->awaiting, u, memory_order_relaxed);
+    rc = wait_block(&w);
+    atomic_store_explicit(&self->awaiting, NULL, memory_order_relaxed);
+    return rc;
+}
+
+static void *proxy_fn(void *arg) {
+    tr_task *u = arg;
+    /* A proxy starts only while its call still waits (once the call is over it is cancelled,
+     * and a task cancelled before it starts never does): the caller's reference holds u. */
+    atomic_fetch_add_explicit(&u->refs, 1, memory_order_relaxed);
+    void *result = NULL;
+    if (hop_call(u->loop, wait_done_there, u) == 0 && is_done(u)) {
+        /* Acquire (is_done): u's result and exit code are final. Not retrieved here. */
+        tr_task *self = tr_current();
+        atomic_store_explicit(&self->exit_code, exit_code_of(u), memory_order_relaxed);
+        result = u->result;
+    }
+    task_unref(u);
+    return result;
+}
+
+bool task_is_proxy(const tr_task *t) {
+    return t->fn == proxy_fn;
+}
+
+struct proxies {
+    tr_task **tasks; /* the array the watch uses: NULL when every task is local */
+    size_t n;
+};
+
+/* Replace every task of another loop that is not done by a proxy. 0, or -EINVAL (NULL
+ * entry), -EPERM (a task of another runtime), -EDEADLK (it waits for the caller), -ENOMEM. */
+static int proxies_begin(struct proxies *px, tr_task *self, struct tr_loop *loop,
+                         tr_task *const *tasks, size_t n) {
+    px->tasks = NULL;
+    px->n = n;
+    size_t first = 0;
+    while (first < n && (!tasks[first] || tasks[first]->loop == loop || is_done(tasks[first])))
+        first++;
+    if (first == n)
+        return 0;
+    for (size_t i = first; i < n; i++) {
+        tr_task *u = tasks[i];
+        if (!u)
+            return -EINVAL;
+        if (u->loop == loop || is_done(u))
+            continue;
+        if (u->loop->rt != loop->rt)
+            return -EPERM;
+        task_check(u, "tr_gather/tr_wait/tr_as_completed");
+        if (closes_cycle(self, u))
+            return -EDEADLK;
+    }
+    tr_task **copy = realloc_array(NULL, n, sizeof *copy);
+    if (!copy)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        tr_task *u = tasks[i];
+        copy[i] = u;
+        if (i < first || u->loop == loop || is_done(u))
+            continue;
+        tr_task *p = task_create(loop, proxy_fn, u, NULL, 2);
+        if (!p) {
+            for (size_t k = 0; k < i; k++)
+                if (copy[k] != tasks[k]) {
+                    task_request_cancel(copy[k], false);
+                    task_unref(copy[k]);
+                }
+            free(copy);
+            return -ENOMEM;
+        }
+        atomic_store_explicit(&p->retrieved, true, memory_order_relaxed);
+        copy[i] = p;
+    }
+    px->tasks = copy;
+    return 0;
+}
+
+static void proxies_end(struct proxies *px, tr_task *const *tasks) {
+    if (!px->tasks)
+        return;
+    for (size_t i = 0; i < px->n; i++)
+        if (px->tasks[i] != tasks[i]) {
+            task_request_cancel(px->tasks[i], false); /* no-op when done */
+            task_unref(px->tasks[i]);
+        }
+    free(px->tasks);
+    px->tasks = NULL;
 }
 
 /* The sub-waiters for n entries: on the stack for a few, else one block (NULL: no memory). */
@@ -181,7 +295,7 @@ static int watch_file(struct watch *ws, tr_task *self, struct tr_loop *loop, tr_
         sub->queue = NULL;
         if (!t) {
             rc = -EINVAL;
-        } else if (t->loop != loop) {
+        } else if (t->loop != loop && !is_done(t)) {
             rc = -EPERM;
         } else {
             task_check(t, caller);
@@ -295,13 +409,23 @@ TR_EXPORT int tr_gather(tr_task *const *tasks, size_t n, void **results, int *er
         return -EPERM;
     if (n == 0)
         return 0;
+    struct proxies px;
+    int prc = proxies_begin(&px, self, loop, tasks, n);
+    if (prc < 0)
+        return prc;
+    tr_task *const *given = tasks;
+    if (px.tasks)
+        tasks = px.tasks;
     /* Asked first, applied only if the call has to wait: done tasks give their outcome to a
      * cancelled caller too, as tr_await does. */
     int admit = wait_admit(self);
     struct waiter local[WATCH_ON_STACK];
     struct waiter *subs = subs_get(local, n);
-    if (!subs)
-        return gather_without_memory(self, loop, tasks, n, results, errors, admit);
+    if (!subs) {
+        int rc = gather_without_memory(self, loop, tasks, n, results, errors, admit);
+        proxies_end(&px, given);
+        return rc;
+    }
     bool fail_fast = !errors;
     struct watch ws = {
         .subs = subs,
@@ -331,6 +455,7 @@ TR_EXPORT int tr_gather(tr_task *const *tasks, size_t n, void **results, int *er
     }
     if (subs != local)
         free(subs);
+    proxies_end(&px, given);
     return rc;
 }
 
@@ -361,11 +486,21 @@ TR_EXPORT int tr_wait(tr_task *const *tasks, size_t n, int mode) {
     tr_task *self = calling_task(&loop);
     if (!self)
         return -EPERM;
+    struct proxies px;
+    int prc = proxies_begin(&px, self, loop, tasks, n);
+    if (prc < 0)
+        return prc;
+    tr_task *const *given = tasks;
+    if (px.tasks)
+        tasks = px.tasks;
     int admit = wait_admit(self);
     struct waiter local[WATCH_ON_STACK];
     struct waiter *subs = subs_get(local, n);
-    if (!subs)
-        return wait_without_memory(self, loop, tasks, n, mode, admit);
+    if (!subs) {
+        int rc = wait_without_memory(self, loop, tasks, n, mode, admit);
+        proxies_end(&px, given);
+        return rc;
+    }
     struct watch ws = {
         .subs = subs,
         .mode = mode == TR_FIRST_COMPLETED ? WATCH_FIRST
@@ -389,6 +524,7 @@ TR_EXPORT int tr_wait(tr_task *const *tasks, size_t n, int mode) {
     }
     if (subs != local)
         free(subs);
+    proxies_end(&px, given);
     return rc;
 }
 
@@ -487,9 +623,11 @@ struct tr_completed {
     struct waiter *waiter;   /* the task blocked in tr_completed_next, or NULL */
     struct wait_queue ready; /* finished entries not yet returned, in the order they finished */
     size_t n;
-    size_t filed;         /* sub-waiters still in a task's done queue */
-    size_t scan;          /* no entry below this is still filed (for the report's "waits on") */
-    bool freed;           /* tr_completed_free ran while a task waited: that task frees it */
+    size_t filed;      /* sub-waiters still in a task's done queue */
+    size_t scan;       /* no entry below this is still filed (for the report's "waits on") */
+    bool freed;        /* tr_completed_free ran while a task waited: that task frees it */
+    struct proxies px; /* stand-ins for tasks of other loops, and the caller's array */
+    tr_task **given;
     struct waiter subs[]; /* subs[i] watches the i-th task; object = the task */
 };
 
@@ -513,20 +651,39 @@ TR_EXPORT tr_completed *tr_as_completed(tr_task *const *tasks, size_t n) {
         errno = EPERM;
         return NULL;
     }
-    size_t pending, done_failed;
-    int rc = check_tasks(self, loop, tasks, n, "tr_as_completed", false, &pending, &done_failed);
+    struct proxies px;
+    int rc = proxies_begin(&px, self, loop, tasks, n);
     if (rc < 0) {
         errno = -rc;
         return NULL;
     }
+    tr_task **given = NULL;
+    if (px.tasks) {
+        /* The caller's array may go once we return; ours maps proxies back to its tasks. */
+        given = realloc_array(NULL, n, sizeof *given);
+        if (!given) {
+            proxies_end(&px, tasks);
+            errno = ENOMEM;
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++)
+            given[i] = tasks[i];
+        tasks = px.tasks;
+    }
+    size_t pending, done_failed;
+    rc = check_tasks(self, loop, tasks, n, "tr_as_completed", false, &pending, &done_failed);
     size_t bytes;
-    tr_completed *it =
-        size_of_array(n, sizeof(struct waiter), sizeof *it, &bytes) ? malloc(bytes) : NULL;
+    tr_completed *it = rc < 0                                                        ? NULL
+                       : size_of_array(n, sizeof(struct waiter), sizeof *it, &bytes) ? malloc(bytes)
+                                                                                     : NULL;
     if (!it) {
-        errno = ENOMEM;
+        if (given)
+            proxies_end(&px, given);
+        free(given);
+        errno = rc < 0 ? -rc : ENOMEM;
         return NULL;
     }
-    *it = (tr_completed){.loop = loop, .n = n, .filed = pending};
+    *it = (tr_completed){.loop = loop, .n = n, .filed = pending, .px = px, .given = given};
     /* The ones done already come first, in array order; the others as they finish. */
     for (size_t i = 0; i < n; i++) {
         tr_task *t = tasks[i];
@@ -590,7 +747,7 @@ TR_EXPORT int tr_completed_next(tr_completed *it, tr_task **t) {
     }
     struct waiter *sub = it->ready.head;
     wq_unlink(sub); /* returned: in no queue now */
-    *t = (tr_task *)sub->object;
+    *t = it->given ? it->given[sub - it->subs] : (tr_task *)sub->object;
     return 1;
 }
 
@@ -602,6 +759,18 @@ TR_EXPORT void tr_completed_free(tr_completed *it) {
     if (it->filed > 0 && tr_tls_loop != it->loop)
         return;
     completed_unlink(it);
+    if (it->given) {
+        if (tr_tls_loop == it->loop) {
+            proxies_end(&it->px, it->given);
+        } else { /* every proxy is done (none filed): only references to drop */
+            for (size_t i = 0; i < it->n; i++)
+                if (it->px.tasks[i] != it->given[i])
+                    task_unref(it->px.tasks[i]);
+            free(it->px.tasks);
+        }
+        free(it->given);
+        it->given = NULL;
+    }
     if (it->waiter) {
         /* A task waits in tr_completed_next: it returns -EBADF and frees the iterator. */
         it->freed = true;

@@ -534,6 +534,8 @@ int task_take_exit_code(tr_task *t);
 /* Give the loop's unused Task-N numbers back when it ends. */
 void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);
+/* A stand-in that a combinator made for a task of another loop (combinators.c). */
+bool task_is_proxy(const tr_task *t);
 /* Request t's cancellation (t on this loop). `force`: through shields too (deadlock). */
 void task_request_cancel(tr_task *t, bool force);
 /* Arm or disarm t's timer for `deadline` (the loop's timers: for sleeps and for waits

@@ -126,6 +126,8 @@ TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
 }
 
 int task_take_exit_code(tr_task *t) {
+    if (TR_UNLIKELY(task_is_proxy(t))) /* a stand-in (combinators.c): the real one is seen */
+        atomic_store_explicit(&((tr_task *)t->arg)->retrieved, true, memory_order_relaxed);
     atomic_store_explicit(&t->retrieved, true, memory_order_relaxed);
     return atomic_load_explicit(&t->exit_code, memory_order_relaxed);
 }
