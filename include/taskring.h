@@ -94,7 +94,7 @@ int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
  * tr_spawn on loop `loop` of the caller's runtime (numbered from 0), or TR_LOOP_ANY. From a
  * task of another loop the caller is carried to that loop for the spawn. Errors (NULL + errno):
  * EINVAL (fn NULL, or loop >= tr_loop_count() and not TR_LOOP_ANY), EPERM (not in a task),
- * ESHUTDOWN (the runtime is stopping: main has returned), ENOMEM.
+ * ENOMEM. Once main has returned a new task is cancelled before it runs, as with tr_spawn.
  */
 tr_task *tr_spawn_on(unsigned loop, tr_fn fn, void *arg);
 tr_task *tr_spawn_on_named(unsigned loop, tr_fn fn, void *arg, const char *name);
@@ -166,7 +166,7 @@ tr_task *tr_current(void);
 /*
  * `await t`: suspend the calling task until t is done; store t's return value in *result
  * (if not NULL). Returns at once when t is already done. Errors: -EINVAL (t is NULL),
- * -EPERM (not called from a task, or t belongs to another loop), -EDEADLK (t is the caller:
+ * -EPERM (not called from a task, or t belongs to another runtime), -EDEADLK (t is the caller:
  * asyncio's "Task cannot await on itself"; or waiting would close a cycle of awaits),
  * -ECANCELED (t was cancelled, or the caller was cancelled while waiting), -ETIME (the
  * caller's deadline scope expired; t keeps running), -ENOMEM (t could not get a stack), or
@@ -182,8 +182,10 @@ int tr_await(tr_task *t, void **result);
  * next; and so does every later one (cancellation is sticky: a C function cannot be unwound,
  * so it is asked to return). Inside a cancel shield (tr_shield_begin) all of this waits for
  * the shield's end. A task cancelled before it first runs never runs. Returns 1 when the
- * request was made, 0 when t was already done; -EINVAL for NULL, -EPERM from another
- * thread/loop.
+ * request was made, 0 when t was already done; -EINVAL for NULL, -ENOMEM (t is on another
+ * loop and the request could not be allocated), -EPERM on a thread that runs no loop or for
+ * a task of another runtime. A task of another loop of the runtime is cancelled on the loop
+ * it is on (the request follows it if it moves).
  */
 int tr_task_cancel(tr_task *t);
 
@@ -220,7 +222,8 @@ const char *tr_task_name(const tr_task *t);
  * with len > 0; -ENOMEM in the rare case that no epoch pin can be allocated.
  */
 int tr_task_name_copy(const tr_task *t, char *buf, size_t len);
-/* Rename t (copied). 0, or -EINVAL (NULL t or name), -ENOMEM, -EPERM (other thread). Names
+/* Rename t (copied). 0, or -EINVAL (NULL t or name), -ENOMEM, -EPERM (not in a task of t's
+ * runtime: a name is written on t's own loop, where a task of another loop is carried). Names
  * given up this way are freed once no reader can hold them: memory stays bounded however
  * often a task is renamed. */
 int tr_task_set_name(tr_task *t, const char *name);
@@ -281,7 +284,9 @@ size_t tr_task_count(void);
 /* ---- Combinators: asyncio.gather / wait / wait_for / as_completed ---------------------------- */
 
 /*
- * Every call here takes tasks of the caller's loop (-EPERM otherwise, or outside a task),
+ * Every call here takes tasks of the caller's runtime, of any of its loops (-EPERM for a task
+ * of another runtime, or outside a task; a task of another loop is watched through a proxy
+ * task of the caller's loop, which awaits it there: its cost is a spawn and two hops),
  * -EINVAL for a NULL array with n > 0 or a NULL element, -EDEADLK when the caller is one of
  * the tasks or one of them waits (through tr_await) for the caller, and honours the caller's
  * deadline scope (-ETIME) and cancellation (-ECANCELED). Those two refuse only a call that
@@ -340,7 +345,8 @@ int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result);
  * tr_as_completed: NULL + errno (EINVAL, EPERM, EDEADLK, ENOMEM). tr_completed_next: 1 with
  * the next finished task in *t (borrowed: valid while the caller holds it in `tasks`), 0 when
  * every task has been returned, -ETIME / -ECANCELED (the caller's deadline or cancellation;
- * call again to go on: finished tasks are still returned), -EINVAL, -EPERM (another loop),
+ * call again to go on: finished tasks are still returned), -EINVAL, -EPERM (not on the
+ * iterator's loop),
  * -EBUSY (another task waits on this iterator), -EBADF (the iterator was freed while this
  * call waited), -ENOMEM (no timer). tr_completed_free may be called before the end, from a
  * task of the iterator's loop (or anywhere once every task has finished); NULL is ignored.
@@ -362,21 +368,19 @@ void tr_completed_free(tr_completed *it);
  * never cancels the task that waits on it.
  *   tr_group_new: NULL + errno (EPERM outside a task, ENOMEM).
  *   tr_group_spawn(_named): a member, borrowed (the group holds the reference until
- *     tr_group_free); NULL + errno: EINVAL, ENOMEM, EPERM (another loop), ECANCELED (the
- *     group is cancelling: a member failed, tr_group_cancel was called, or a wait was cut
- *     short). After a wait that returned 0 the group takes new members (a bundle).
- *   tr_group_wait: 0 when every member succeeded; the first failure's error (also when the
- *     caller was cancelled meanwhile: the failure says more; the errors of members that
- *     failed later stay with them, for tr_task_error); -ECANCELED (the caller was cancelled,
- *     or tr_group_cancel); -ETIME (the caller's deadline); -ENOMEM (no timer: the members are
- *     cancelled and waited for); -EINVAL; -EPERM (another loop, or outside a task); -EBUSY
- *     (another task is in tr_group_wait); -EDEADLK (the caller is a member still running).
- *   tr_group_cancel: cancel every member; returns how many were still running; -EINVAL,
- *     -EPERM.
- *   tr_group_size: members not yet done (any thread; 0 for NULL).
- *   tr_group_free: members still running are cancelled and waited for first (in a task);
- *     0, -EPERM (another loop or outside a task), -EBUSY (another task is in tr_group_wait),
- *     -EDEADLK (the caller is a member still running). NULL is 0.
+ *     tr_group_free); NULL + errno: EINVAL, ENOMEM, EPERM (another runtime, or outside a task),
+ * ECANCELED (the group is cancelling: a member failed, tr_group_cancel was called, or a wait was
+ * cut short). After a wait that returned 0 the group takes new members (a bundle). tr_group_wait: 0
+ * when every member succeeded; the first failure's error (also when the caller was cancelled
+ * meanwhile: the failure says more; the errors of members that failed later stay with them, for
+ * tr_task_error); -ECANCELED (the caller was cancelled, or tr_group_cancel); -ETIME (the caller's
+ * deadline); -ENOMEM (no timer: the members are cancelled and waited for); -EINVAL; -EPERM (another
+ * runtime, or outside a task); -EBUSY (another task is in tr_group_wait); -EDEADLK (the caller is a
+ * member still running). tr_group_cancel: cancel every member; returns how many were still running;
+ * -EINVAL, -EPERM. tr_group_size: members not yet done (any thread; 0 for NULL). tr_group_free:
+ * members still running are cancelled and waited for first (in a task); 0, -EPERM (another runtime
+ * or outside a task), -EBUSY (another task is in tr_group_wait), -EDEADLK (the caller is a member
+ * still running). NULL is 0.
  */
 typedef struct tr_group tr_group;
 tr_group *tr_group_new(void);
@@ -390,14 +394,15 @@ int tr_group_free(tr_group *g);
 /* ---- Synchronisation: asyncio.Event / Lock / Semaphore / Condition / Queue ------------------- */
 
 /*
- * Objects of one loop, made in a task of it: every call gives -EPERM from another loop or
- * outside a task (_new: NULL + EPERM), -EINVAL for NULL; the bool/unsigned/size_t readers
- * give false/0 for NULL or from another loop. Waiters are served in FIFO order, each wake is
- * O(1), every wait honours deadline scopes (-ETIME) and cancellation (-ECANCELED), and
- * nothing is lost to a cancellation: a waiter that was handed the lock, a permit, a
- * notification or an item (or whose item was taken into a queue) keeps it even if it is
- * cancelled before it runs: the call returns 0 and the task's next wait returns -ECANCELED.
- * A waiter cancelled or timed out before the hand-over just leaves the queue.
+ * Objects of one loop, made in a task of it, usable from a task of any loop of the runtime
+ * (the caller is carried to the object's loop for the call: two inbox hops): every call gives
+ * -EPERM outside a task or from another runtime (_new: NULL + EPERM), -EINVAL for NULL; the
+ * bool/unsigned/size_t readers give false/0 for NULL or outside the runtime. Waiters are served in
+ * FIFO order, each wake is O(1), every wait honours deadline scopes (-ETIME) and cancellation
+ * (-ECANCELED), and nothing is lost to a cancellation: a waiter that was handed the lock, a permit,
+ * a notification or an item (or whose item was taken into a queue) keeps it even if it is cancelled
+ * before it runs: the call returns 0 and the task's next wait returns -ECANCELED. A waiter
+ * cancelled or timed out before the hand-over just leaves the queue.
  *
  * The calls that may wait (tr_event_wait, tr_lock_acquire, tr_sem_acquire, tr_cond_wait,
  * tr_queue_put, tr_queue_get, tr_queue_join) return -ECANCELED at once in a cancelled task
@@ -573,7 +578,10 @@ void tr_shield_end(tr_shield *s);
  * next call). An accept error (EMFILE, ENFILE, ...) goes to the oldest acceptor, once; the
  * accept is re-armed at once while others wait, else by the next call.
  * tr_listener_close cancels the accept and wakes its waiters with -ECANCELED; connections
- * still queued are closed. Listeners left open are closed when tr_run ends.
+ * still queued are closed. Listeners left open are closed when tr_run ends. A task of another
+ * loop of the runtime may call tr_listener_accept (it is carried to the listener's loop for
+ * the wait: one listener can feed every loop, at two hops per connection); the other calls
+ * are for tasks of the listener's loop.
  */
 typedef struct tr_listener tr_listener;
 tr_listener *tr_listener_open(int fd);

@@ -179,13 +179,17 @@ TR_EXPORT int tr_listener_set_queue_limit(tr_listener *l, size_t limit) {
     return 0;
 }
 
+static int accept_there(void *p) {
+    return tr_listener_accept(p);
+}
+
 TR_EXPORT int tr_listener_accept(tr_listener *l) {
     if (!l)
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task_on(l->loop, &loop);
-    if (!self)
-        return -EPERM;
+    if (!self) /* a task of another loop: accept there, and take the fd home */
+        return hop_call(l->loop, accept_there, l);
     if (l->closing)
         return -ECANCELED;
     int rc = wait_admit(self);

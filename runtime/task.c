@@ -6,6 +6,7 @@
  * is done, the spawner one until tr_task_release, tr_task_retain more. When the last goes,
  * record.c recycles the record, but only once no tr_all_tasks snapshot could still hold it.
  */
+#include "runtime.h"
 #include "wait.h"
 
 #include <dlfcn.h>
@@ -488,6 +489,14 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
         registry_unpin(pin);
     out_str(&o, " fn=");
     out_str(&o, fn);
+    /* Which loop, once there is more than one: the loop's memory (and its runtime) lives as
+     * long as its records are referenced (record.c), so this is safe after tr_run too. */
+    const struct tr_loop *home = t->loop;
+    if (home->rt && home->rt->nloops > 1) {
+        char num[16];
+        snprintf(num, sizeof num, " loop=%u", home->id);
+        out_str(&o, num);
+    }
     out_byte(&o, '>');
     if (len > 0)
         buf[o.n < len ? o.n : len - 1] = '\0';
