@@ -227,7 +227,7 @@ static int proxies_begin(struct proxies *px, tr_task *self, struct tr_loop *loop
         copy[i] = u;
         if (i < first || u->loop == loop || is_done(u))
             continue;
-        tr_task *p = task_create(loop, proxy_fn, u, NULL, 2);
+        tr_task *p = task_create(loop, proxy_fn, u, "proxy", 2);
         if (!p) {
             for (size_t k = 0; k < i; k++)
                 if (copy[k] != tasks[k]) {

@@ -269,7 +269,7 @@ static tr_task *spawn_on(unsigned id, tr_fn fn, void *arg, const char *name) {
     }
     struct tr_runtime *rt = loop->rt;
     if (id == TR_LOOP_ANY)
-        id = choose_loop(rt, loop->id + (unsigned)(loop->number_next & 0xffff));
+        id = choose_loop(rt, loop->id + loop->any_next++);
     if (id >= rt->nloops) {
         errno = EINVAL;
         return NULL;
