@@ -349,6 +349,7 @@ struct tr_loop {
     struct port *port;          /* its inbox and doorbell, in rt (inbox.c) */
     unsigned id;                /* 0..rt->nloops-1 */
     bool bell_armed;            /* the doorbell eventfd read is in flight (inbox.c) */
+    bool under_valgrind;        /* sleep in slices (loop.c) */
     bool cancel_retry;          /* a cancellation could not be posted: the stop pass runs again */
     struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
     unsigned offloaded;         /* tasks waiting in tr_to_thread (worker.c) */
