@@ -22,9 +22,11 @@
 # the client's and the kernel's softirq threads'). A run disturbed by more than NOISE_PCT is
 # done again, up to RETRIES=3 times; each result line shows its `noise`.
 #
-# Builds what it needs first (Release): the library in build-srv, installed into
-# build-bench-io/prefix, the servers as a separate CMake project (examples/servers) through
-# find_package(taskring), echo_epoll and loadgen with cc. Everything stops by itself; servers
+# First installs the Debian packages it needs where missing (tools/setup.sh --no-build
+# --with-io-bench: apt only, as root; quick when all are there), then builds what it needs
+# (Release): the library in build-srv, installed into build-bench-io/prefix, the servers as a
+# separate CMake project (examples/servers) through find_package(taskring), echo_epoll and
+# loadgen with cc. Everything stops by itself; servers
 # are stopped with SIGTERM (their exit status is checked) and killed on any early exit.
 # Exit status: 0 when every run completed correctly (targets missed or not), 1 otherwise.
 set -euo pipefail
@@ -58,7 +60,12 @@ problem() {
     problems=$((problems + 1))
 }
 
-for tool in cmake cc taskset wrk curl /usr/sbin/nginx /usr/bin/time; do
+# What it needs (the build's packages, nginx, wrk, curl, time): Debian packages through
+# tools/setup.sh, which installs only what is missing (as root; otherwise it prints the
+# apt-get command) and keeps the nginx package's own system service stopped and disabled.
+"$root/tools/setup.sh" --no-build --with-io-bench ||
+    die "tools/setup.sh --with-io-bench could not provide what this script needs"
+for tool in cmake cc taskset wrk curl /usr/sbin/nginx /usr/bin/time pgrep; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 (($(nproc) >= 2)) || die "needs two cores (server and client pinned apart)"
