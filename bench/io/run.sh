@@ -49,7 +49,8 @@ RETRIES=${RETRIES:-3}
 ECHO_SIZES=(64 4096)
 
 say() { printf '%s\n' "$*"; }
-step() { printf '\n== %s\n' "$*"; }
+elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); } # since the script started
+step() { printf '\n== %s  [%s]\n' "$*" "$(elapsed)"; }
 die() {
     printf 'run.sh: %s\n' "$*" >&2
     exit 1
@@ -63,6 +64,7 @@ problem() {
 # What it needs (the build's packages, nginx, wrk, curl, time): Debian packages through
 # tools/setup.sh, which installs only what is missing (as root; otherwise it prints the
 # apt-get command) and keeps the nginx package's own system service stopped and disabled.
+step "packages: tools/setup.sh --no-build --with-io-bench"
 "$root/tools/setup.sh" --no-build --with-io-bench ||
     die "tools/setup.sh --with-io-bench could not provide what this script needs"
 for tool in cmake cc taskset wrk curl /usr/sbin/nginx /usr/bin/time pgrep; do
@@ -516,6 +518,7 @@ connect phase for $BIG_CONNS connections (median): ${es_big_connect}s; the noisi
 others used ${noisiest}% of a core (tolerance ${NOISE_PCT}%).
 EOF
 
+say "run.sh: done in $(elapsed) (minutes:seconds)"
 if ((problems > 0)); then
     say "run.sh: $problems problem(s), see above"
     exit 1
