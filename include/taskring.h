@@ -587,10 +587,14 @@ void tr_listener_close(tr_listener *l);
 /*
  * Wait for one of `count` signals (e.g. {SIGINT, SIGTERM}) through a signalfd read on the
  * ring. The signals are blocked on the calling thread first, so they are queued for the
- * loop instead of killing the process. Returns the signal number, -EINVAL (NULL, empty, not
- * a signal, or one no wait can serve: SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGFPE, SIGILL,
- * SIGTRAP, SIGSYS; checked before anything is blocked), -ECANCELED, -ETIME, or -EPERM
- * outside a task.
+ * loop instead of killing the process; and while any wait for a signal is active, its
+ * disposition is a handler that forwards it (tgkill) to a waiting thread, so one the kernel
+ * gives to another thread (kill(getpid()), pthread_kill) wakes a wait too. Each signal wakes
+ * one wait (standard signals pending at once coalesce); the last wait for a signal to end,
+ * however it ends, puts back the disposition it replaced. Returns the signal number, -EINVAL
+ * (NULL, empty, not a signal, or one no wait can serve: SIGKILL, SIGSTOP, SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, SIGTRAP, SIGSYS; checked before anything is blocked), -ECANCELED, -ETIME,
+ * or -EPERM outside a task.
  */
 int tr_signal_wait(const int *signals, size_t count);
 

@@ -104,7 +104,7 @@ static void watch_fired(struct waiter *sub, int result) {
 
 /* Does self waiting for t close a cycle of awaits (t is self, or waits for it)? */
 static bool closes_cycle(const tr_task *self, const tr_task *t) {
-    for (; t; t = t->awaiting)
+    for (; t; t = atomic_load_explicit(&t->awaiting, memory_order_relaxed))
         if (t == self)
             return true;
     return false;
@@ -422,13 +422,20 @@ static int outcome(tr_task *t, void **result) {
     return task_take_exit_code(t);
 }
 
+static int wait_for_there(void *p) {
+    struct hop_args *h = p;
+    return tr_wait_for(h->a, (uint64_t)h->c, h->b);
+}
+
 TR_EXPORT int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result) {
     if (!t)
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task(&loop);
-    if (!self || t->loop != loop)
+    if (!self)
         return -EPERM;
+    if (t->loop != loop)
+        return hop_call(t->loop, wait_for_there, HOP_ARGS(t, (void *)result, timeout_ns));
     task_check(t, "tr_wait_for");
     if (t == self)
         return -EDEADLK;
@@ -451,9 +458,9 @@ TR_EXPORT int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result) {
                 w.timer_at = at; /* -ETIME either way: ours or the caller's scope */
         }
         wq_push(&t->done, &w);
-        self->awaiting = t;
+        atomic_store_explicit(&self->awaiting, t, memory_order_relaxed);
         rc = wait_block(&w);
-        self->awaiting = NULL;
+        atomic_store_explicit(&self->awaiting, NULL, memory_order_relaxed);
     }
     if (rc == 0 || is_done(t)) {
         /* t finished before anything cut the wait short: its outcome, whatever came after. */

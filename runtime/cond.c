@@ -53,12 +53,33 @@ TR_EXPORT tr_cond *tr_cond_new(tr_lock *lock) {
     return c;
 }
 
+static int cond_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_cond_free(h->a);
+}
+
+static int cond_lock_there(void *p) {
+    struct hop_args *h = p;
+    h->b = tr_cond_lock(h->a);
+    return h->b ? 0 : -errno;
+}
+
+static int cond_wait_there(void *p) {
+    struct hop_args *h = p;
+    return tr_cond_wait(h->a);
+}
+
+static int cond_notify_there(void *p) {
+    struct hop_args *h = p;
+    return tr_cond_notify(h->a, (size_t)h->c);
+}
+
 TR_EXPORT int tr_cond_free(tr_cond *c) {
     if (!c)
         return 0;
     struct tr_loop *loop;
     if (!calling_task_on(c->loop, &loop))
-        return -EPERM;
+        return hop_call(c->loop, cond_free_there, HOP_ARGS(c));
     if (c->waiters.len || (c->own_lock && lock_busy(c->lock)))
         return -EBUSY;
     if (c->own_lock)
@@ -73,7 +94,14 @@ TR_EXPORT tr_lock *tr_cond_lock(tr_cond *c) {
         return NULL;
     }
     struct tr_loop *loop;
-    if (!calling_task(&loop) || c->loop != loop) {
+    if (calling_task(&loop) && c->loop != loop) {
+        struct hop_args h = {c, NULL, 0};
+        int rc = hop_call(c->loop, cond_lock_there, &h);
+        if (rc < 0)
+            errno = -rc;
+        return h.b;
+    }
+    if (!calling_task(&loop)) {
         errno = EPERM;
         return NULL;
     }
@@ -85,7 +113,9 @@ TR_EXPORT int tr_cond_wait(tr_cond *c) {
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task_on(c->loop, &loop);
-    if (!self || !lock_held_by(c->lock, self))
+    if (!self)
+        return hop_call(c->loop, cond_wait_there, HOP_ARGS(c));
+    if (!lock_held_by(c->lock, self))
         return -EPERM;
     /* Refused before anything changes: the caller still holds the lock. */
     if (wait_cancel_pending(self))
@@ -108,7 +138,9 @@ TR_EXPORT int tr_cond_notify(tr_cond *c, size_t n) {
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task_on(c->loop, &loop);
-    if (!self || !lock_held_by(c->lock, self))
+    if (!self)
+        return hop_call(c->loop, cond_notify_there, HOP_ARGS(c, NULL, n));
+    if (!lock_held_by(c->lock, self))
         return -EPERM;
     int woken = 0;
     while (n-- && c->waiters.head && woken < INT_MAX) {

@@ -15,6 +15,13 @@ uint64_t loop_clock_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Out of line, in its own file: a call the compiler cannot see through, so the %fs-relative
+ * load happens here, on the thread that runs now. */
+__attribute__((noinline)) struct tr_loop *tls_loop_reload(void) {
+    __asm__ volatile("" ::: "memory");
+    return tr_tls_loop;
+}
+
 TR_EXPORT tr_task *tr_current(void) {
     struct tr_loop *loop;
     return calling_task(&loop);

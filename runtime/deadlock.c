@@ -8,7 +8,7 @@
  * everything is freed, and tr_run returns -EDEADLK. The report goes to tr_options.report, or
  * to stderr.
  */
-#include "internal.h"
+#include "runtime.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,6 +93,8 @@ static const char *what_of(const struct waiter *w) {
         return "listener";
     case WAIT_SLEEP:
         return "timer";
+    case WAIT_THREAD:
+        return "tr_to_thread function";
     default:
         return "I/O";
     }
@@ -122,6 +124,10 @@ static void describe_task(tr_task *t, void *ctx) {
  * holder of the lock it wants (tr_await refuses to close a cycle of awaits by itself, but a
  * lock can close one: A awaits B while B waits for a lock A holds). */
 static tr_task *waits_for(const tr_task *t) {
+    /* Only a task on this thread's loop: another loop's tasks change under us (a cycle
+     * through several loops is reported as its stuck tasks, not named). */
+    if (atomic_load_explicit(&((tr_task *)t)->at, memory_order_acquire) != tr_tls_loop)
+        return NULL;
     const struct waiter *w = t->waiter;
     if (!w || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
         return NULL;
@@ -136,7 +142,7 @@ static tr_task *waits_for(const tr_task *t) {
  * runs into a cycle. A cycle is named once, from its member with the lowest address. */
 static void describe_cycle(tr_task *t, void *ctx) {
     struct report *r = ctx;
-    size_t limit = registry_shard_live(r->loop) + 1;
+    size_t limit = tr_task_count() + 1;
     tr_task *p = waits_for(t);
     for (size_t i = 0; p && p != t && i < limit; i++)
         p = waits_for(p);
@@ -158,12 +164,47 @@ static void cancel_stuck(tr_task *t, void *ctx) {
         task_request_cancel(t, true);
 }
 
+/*
+ * The tasks on `loop` now: with one loop, its own; with several, those of any loop that are
+ * here (a task waits on the loop that owns what it waits for), found by a snapshot.
+ */
+static void for_each_present(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx) {
+    if (loop->rt->nloops == 1) {
+        registry_for_each_own(loop, f, ctx);
+        return;
+    }
+    pin_t *pin = registry_pin();
+    if (!pin)
+        return;
+    size_t cap = 0, n;
+    tr_task **all = NULL;
+    while ((n = registry_scan(all, cap)) > cap) {
+        tr_task **grown = realloc_array(all, n + 64, sizeof *grown);
+        if (!grown) {
+            n = cap;
+            break;
+        }
+        all = grown;
+        cap = n + 64;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load_explicit(&all[i]->at, memory_order_acquire) == loop &&
+            atomic_load_explicit(&all[i]->state, memory_order_acquire) != TASK_DONE)
+            f(all[i], ctx);
+    free(all);
+    registry_unpin(pin);
+}
+
+void deadlock_break_present(struct tr_loop *loop) {
+    deadlock_break(loop);
+}
+
 void deadlock_break(struct tr_loop *loop) {
     struct report r = {.loop = loop};
     say(&r, "taskring: deadlock: every task waits and nothing can wake them (no task runnable, "
             "no timer, no I/O pending):\n");
-    registry_for_each_own(loop, describe_task, &r);
-    registry_for_each_own(loop, describe_cycle, &r);
+    for_each_present(loop, describe_task, &r);
+    for_each_present(loop, describe_cycle, &r);
     say(&r, "taskring: cancelling the %zu stuck task(s); tr_run will return -EDEADLK\n", r.stuck);
     if (!r.failed && r.text) {
         if (loop->report)
@@ -173,5 +214,5 @@ void deadlock_break(struct tr_loop *loop) {
     }
     free(r.text);
     loop->deadlocked = true;
-    registry_for_each_own(loop, cancel_stuck, NULL);
+    for_each_present(loop, cancel_stuck, NULL);
 }

@@ -32,12 +32,37 @@ TR_EXPORT tr_event *tr_event_new(void) {
     return e;
 }
 
+static int event_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_event_free(h->a);
+}
+
+static int event_set_there(void *p) {
+    struct hop_args *h = p;
+    return tr_event_set(h->a);
+}
+
+static int event_clear_there(void *p) {
+    struct hop_args *h = p;
+    return tr_event_clear(h->a);
+}
+
+static int event_is_set_there(void *p) {
+    struct hop_args *h = p;
+    return tr_event_is_set(h->a);
+}
+
+static int event_wait_there(void *p) {
+    struct hop_args *h = p;
+    return tr_event_wait(h->a);
+}
+
 TR_EXPORT int tr_event_free(tr_event *e) {
     if (!e)
         return 0;
     struct tr_loop *loop;
     if (!calling_task_on(e->loop, &loop))
-        return -EPERM;
+        return hop_call(e->loop, event_free_there, HOP_ARGS(e));
     if (e->waiters.len)
         return -EBUSY;
     free(e);
@@ -49,7 +74,7 @@ TR_EXPORT int tr_event_set(tr_event *e) {
         return -EINVAL;
     struct tr_loop *loop;
     if (!calling_task_on(e->loop, &loop))
-        return -EPERM;
+        return hop_call(e->loop, event_set_there, HOP_ARGS(e));
     e->set = true;
     /* Each waiter lives on its own task's stack, and each task record elsewhere: with many
      * waiters both are cold. Fetch the next ones while this one is fired. */
@@ -70,13 +95,17 @@ TR_EXPORT int tr_event_clear(tr_event *e) {
         return -EINVAL;
     struct tr_loop *loop;
     if (!calling_task_on(e->loop, &loop))
-        return -EPERM;
+        return hop_call(e->loop, event_clear_there, HOP_ARGS(e));
     e->set = false;
     return 0;
 }
 
 TR_EXPORT bool tr_event_is_set(const tr_event *e) {
-    return e && e->loop == tr_tls_loop && e->set;
+    if (!e)
+        return false;
+    if (e->loop == tr_tls_loop)
+        return e->set;
+    return hop_call(e->loop, event_is_set_there, HOP_ARGS((void *)e)) > 0;
 }
 
 TR_EXPORT int tr_event_wait(tr_event *e) {
@@ -85,7 +114,7 @@ TR_EXPORT int tr_event_wait(tr_event *e) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(e->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(e->loop, event_wait_there, HOP_ARGS(e));
     if (wait_cancel_pending(self))
         return -ECANCELED;
     if (e->set)

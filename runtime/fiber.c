@@ -23,6 +23,15 @@ void fiber_resumed_slow(struct tr_loop *loop, transfer_t from) {
         loop->sched_ctx = from.fctx;
         return;
     }
+    if (word & FIBER_HOPPING) {
+        /* Its context is saved only now, on this side of the jump: only now may the other
+         * loop resume it. */
+        tr_task *t = (tr_task *)(word & ~FIBER_HOPPING);
+        t->ctx = from.fctx;
+        inbox_post_task(loop, loop->hop_target, t);
+        loop->hop_target = NULL;
+        return;
+    }
     /* A task that has finished and will never run again: recycle its stack, and drop the
      * runtime's reference that kept the record alive while it could still run. */
     tr_task *prev = (tr_task *)(word & ~FIBER_FINISHED);
@@ -107,6 +116,23 @@ static void task_entry(transfer_t from) {
     /* Leave for good: whoever runs next recycles this stack (fiber_resumed_slow). */
     switch_any(loop, self, pick_next(loop), true);
     abort(); /* unreachable: nothing resumes a finished task */
+}
+
+/*
+ * Leave `loop` for `to`: always through the scheduler, which hands the task over once its
+ * context is saved (fiber_resumed_slow). What runs after the jump runs on another thread: the
+ * loop is read afresh, never from a register or a TLS address kept from before.
+ */
+struct tr_loop *fiber_hop(struct tr_loop *loop, tr_task *self, struct tr_loop *to) {
+    loop->hop_target = to;
+    atomic_store_explicit(&self->state, TASK_MOVING, memory_order_relaxed);
+    loop->current = NULL;
+    san_before_switch(loop, self, NULL, false);
+    transfer_t back = jump_fcontext(loop->sched_ctx, (void *)((uintptr_t)self | FIBER_HOPPING));
+    struct tr_loop *now = tls_loop_reload();
+    san_after_switch(now, self, back.data == NULL);
+    fiber_resumed(now, back);
+    return now;
 }
 
 void fiber_run_turn(struct tr_loop *loop) {

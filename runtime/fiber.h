@@ -5,7 +5,9 @@
  * Every jump carries a word telling the resumed side what it interrupted: NULL for the
  * scheduler, a task pointer for a task that is still alive, or that pointer with bit 0 set
  * for a task that has just finished, whose stack the resumed side must recycle (a finished
- * task cannot free the stack it is still running on). fiber.c has the slow paths.
+ * task cannot free the stack it is still running on), or with bit 1 set for a task that
+ * leaves for another loop (the resumed scheduler hands it over once its context is saved).
+ * fiber.c has the slow paths.
  */
 #ifndef TR_FIBER_H
 #define TR_FIBER_H
@@ -14,6 +16,7 @@
 #include "sanitizer.h"
 
 #define FIBER_FINISHED ((uintptr_t)1)
+#define FIBER_HOPPING ((uintptr_t)2) /* a task leaving for another loop (fiber_hop) */
 
 /* Slow half of fiber_resumed: the scheduler's context, or a finished task's leftovers. */
 void fiber_resumed_slow(struct tr_loop *loop, transfer_t from);
@@ -25,7 +28,7 @@ void fiber_run_turn(struct tr_loop *loop);
 /* Record where the context we interrupted stopped. */
 static inline void fiber_resumed(struct tr_loop *loop, transfer_t from) {
     uintptr_t word = (uintptr_t)from.data;
-    if (TR_LIKELY(word && !(word & FIBER_FINISHED)))
+    if (TR_LIKELY(word && !(word & (FIBER_FINISHED | FIBER_HOPPING))))
         ((tr_task *)word)->ctx = from.fctx;
     else
         fiber_resumed_slow(loop, from);

@@ -81,6 +81,8 @@ static void member_fired(struct waiter *sub, int result) {
 
 /* Is self a member of g that has not finished (waiting on g would wait for itself)? */
 static bool live_member(const tr_group *g, const tr_task *self) {
+    if (self->loop != g->loop)
+        return false; /* members are tasks of the group's loop; another's done queue is not ours */
     for (const struct waiter *w = self->done.head; w; w = w->next)
         if (w->on_fire == member_fired && w->value == g)
             return true;
@@ -155,13 +157,52 @@ static struct waiter *slot_get(tr_group *g) {
     return &b->slot[b->used];
 }
 
+struct group_spawn_args {
+    tr_group *g;
+    tr_fn fn;
+    void *arg;
+    const char *name;
+    tr_task *t;
+    int err;
+};
+
+static tr_task *group_spawn(tr_group *g, tr_fn fn, void *arg, const char *name);
+
+static int group_spawn_there(void *p) {
+    struct group_spawn_args *a = p;
+    a->t = group_spawn(a->g, a->fn, a->arg, a->name);
+    a->err = a->t ? 0 : errno;
+    return 0;
+}
+
+static int group_wait_there(void *p) {
+    struct hop_args *h = p;
+    return tr_group_wait(h->a);
+}
+
+static int group_cancel_there(void *p) {
+    struct hop_args *h = p;
+    return tr_group_cancel(h->a);
+}
+
+static int group_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_group_free(h->a);
+}
+
 static tr_task *group_spawn(tr_group *g, tr_fn fn, void *arg, const char *name) {
     if (!g || !fn) {
         errno = EINVAL;
         return NULL;
     }
     struct tr_loop *loop = tr_tls_loop;
-    if (!loop || g->loop != loop) {
+    if (loop && g->loop != loop) {
+        struct group_spawn_args a = {g, fn, arg, name, NULL, 0};
+        int rc = hop_call(g->loop, group_spawn_there, &a);
+        errno = rc < 0 ? -rc : a.err;
+        return a.t;
+    }
+    if (!loop) {
         errno = EPERM;
         return NULL;
     }
@@ -202,6 +243,8 @@ TR_EXPORT int tr_group_wait(tr_group *g) {
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self;
+    if (g->loop != tr_tls_loop)
+        return hop_call(g->loop, group_wait_there, HOP_ARGS(g));
     int rc = group_caller(g, &loop, &self);
     if (rc < 0)
         return rc;
@@ -234,7 +277,7 @@ TR_EXPORT int tr_group_cancel(tr_group *g) {
     if (!g)
         return -EINVAL;
     if (g->loop != tr_tls_loop)
-        return -EPERM;
+        return hop_call(g->loop, group_cancel_there, HOP_ARGS(g));
     g->cancel_called = true;
     size_t n = cancel_members(g);
     return n > INT_MAX ? INT_MAX : (int)n;
@@ -249,6 +292,8 @@ TR_EXPORT int tr_group_free(tr_group *g) {
         return 0;
     struct tr_loop *loop;
     tr_task *self;
+    if (g->loop != tr_tls_loop)
+        return hop_call(g->loop, group_free_there, HOP_ARGS(g));
     int rc = group_caller(g, &loop, &self);
     if (rc < 0)
         return rc;

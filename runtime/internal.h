@@ -46,10 +46,12 @@ enum task_state {
     TASK_SUSPENDED, /* waiting: see task.wait */
     TASK_READY,     /* suspended before, now in the run queue */
     TASK_DONE,      /* finished (returned, or cancelled) */
+    TASK_MOVING,    /* on its way to another loop (hop.c): in that loop's inbox, not yet run */
 };
 
 struct stack;
 struct tr_loop;
+struct port;
 
 /* ---- the wait primitive (wait.c): every suspension but tr_yield goes through one --------------
  *
@@ -72,6 +74,7 @@ enum wait_kind {
     WAIT_QUEUE_GET,
     WAIT_QUEUE_PUT,
     WAIT_QUEUE_JOIN,
+    WAIT_THREAD, /* tr_to_thread: object = the function running on a worker */
 };
 
 struct waiter;
@@ -152,10 +155,14 @@ struct tr_task {
     tr_fn fn;
     void *arg;
     void *result;
-    fcontext_t ctx;         /* saved context while not running */
-    struct stack *stack;    /* NULL until first run and after finish */
-    tr_task *run_next;      /* run queue link; free-list link once released */
-    tr_task *awaiting;      /* task this one waits for in tr_await (cycle detection) */
+    fcontext_t ctx;      /* saved context while not running */
+    struct stack *stack; /* NULL until first run and after finish */
+    tr_task *run_next;   /* run queue link; free-list link once released */
+    /* Task this one waits for in tr_await (cycle detection): read by other loops' threads. */
+    _Atomic(tr_task *) awaiting;
+    /* The loop the task is on now: its own (`loop`) but while a call carries it to another
+     * loop of the runtime (hop.c). Written by the loop it leaves, before it is handed over. */
+    _Atomic(struct tr_loop *) at;
     struct waiter *waiter;  /* the wait it is suspended in (NULL: running, or in tr_yield) */
     struct wait_queue done; /* waiters for this task's end (tr_await, tr_gather, ...) */
     tr_shield *shield;      /* innermost cancel shield (tr_shield_begin); NULL: none */
@@ -338,9 +345,16 @@ size_t registry_scan(tr_task **out, size_t cap);
 
 struct tr_loop {
     struct run_queue runq;
-    tr_task *current;     /* running task, NULL while the scheduler runs */
-    unsigned turn_left;   /* dispatches left before the scheduler polls again */
-    fcontext_t sched_ctx; /* the scheduler's context on the thread's own stack */
+    struct tr_runtime *rt;      /* the runtime this loop is one of (runtime.c) */
+    struct port *port;          /* its inbox and doorbell, in rt (inbox.c) */
+    unsigned id;                /* 0..rt->nloops-1 */
+    bool bell_armed;            /* the doorbell eventfd read is in flight (inbox.c) */
+    bool cancel_retry;          /* a cancellation could not be posted: the stop pass runs again */
+    struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
+    unsigned offloaded;         /* tasks waiting in tr_to_thread (worker.c) */
+    tr_task *current;           /* running task, NULL while the scheduler runs */
+    unsigned turn_left;         /* dispatches left before the scheduler polls again */
+    fcontext_t sched_ctx;       /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
     bool stopping;   /* main is done: every other task is being cancelled */
     bool deadlocked; /* a deadlock was broken (deadlock.c): tr_run returns -EDEADLK */
@@ -371,10 +385,80 @@ struct tr_loop {
 #endif
 };
 
+/* ---- the runtime: N loops, their inboxes, moving tasks between them -----------------------
+ *
+ * runtime.c owns the loops' threads, start and stop; inbox.c a loop's multi-producer inbox
+ * and doorbell; hop.c carrying a task to another loop for one call; worker.c tr_to_thread. */
+
+/* A message for a loop: run(loop, m) on the loop's thread, in the order posted. */
+struct msg {
+    uintptr_t next; /* inbox link (inbox.c: a tagged reference) */
+    void (*run)(struct tr_loop *loop, struct msg *m);
+};
+
+/* Post m to loop `to` and ring its doorbell. -ESHUTDOWN when its inbox is closed (the loop
+ * has ended): m is the caller's again. Any thread. */
+int inbox_post(struct tr_runtime *rt, unsigned to, struct msg *m);
+/* Hand task t (its context saved, off every queue) to loop `to` (the leaving loop's thread). */
+void inbox_post_task(struct tr_loop *from, struct tr_loop *to, tr_task *t);
+/* Run every message and adopt every task that has arrived. Returns how many. */
+size_t inbox_drain(struct tr_loop *loop);
+bool inbox_empty(const struct tr_loop *loop);
+/* Before sleeping: true when the loop may block (nothing arrived); after: inbox_awake. */
+bool inbox_sleep_begin(struct tr_loop *loop);
+void inbox_awake(struct tr_loop *loop);
+/* Keep the doorbell eventfd's read armed (poll_once). */
+void inbox_arm(struct tr_loop *loop);
+/* The loop's end: refuse new messages, run what is left. */
+void inbox_close(struct tr_loop *loop);
+/* A doorbell completion (io_complete). */
+void inbox_bell_complete(struct tr_loop *loop, uint64_t ptr_bits, int res);
+/* Wake loop `to` of rt if it sleeps, with nothing posted (a state it must look at changed). */
+void inbox_ring(struct tr_runtime *rt, unsigned to);
+/* The last reference to rt is gone with it (loops' memory, tr_run, handles). */
+void runtime_unref(struct tr_runtime *rt);
+
+/* Carry the running task `self` from `loop` to loop `to` (another loop of its runtime);
+ * returns once it runs there. Returns `to`. */
+struct tr_loop *fiber_hop(struct tr_loop *loop, tr_task *self, struct tr_loop *to);
+/* The calling task is in a task of owner's runtime but not on owner: run fn(ctx) on owner
+ * (carrying the task there and back) and return what it returns; -EPERM otherwise. */
+int hop_call(const struct tr_loop *owner, int (*fn)(void *ctx), void *ctx);
+/* The arguments of a public call that hop_call carries to its object's loop: each object
+ * file has a small thunk per call that unpacks them. */
+struct hop_args {
+    void *a, *b;
+    uintptr_t c;
+};
+#define HOP_ARGS1(x) (&(struct hop_args){.a = (void *)(x)})
+#define HOP_ARGS2(x, y) (&(struct hop_args){.a = (void *)(x), .b = (void *)(y)})
+#define HOP_ARGS3(x, y, z) (&(struct hop_args){.a = (void *)(x), .b = (y), .c = (uintptr_t)(z)})
+#define HOP_ARGS_PICK(_1, _2, _3, name, ...) name
+#define HOP_ARGS(...) HOP_ARGS_PICK(__VA_ARGS__, HOP_ARGS3, HOP_ARGS2, HOP_ARGS1, 0)(__VA_ARGS__)
+
+/* Cancel t on the loop it is on now, from another thread: -ENOMEM, or 0. */
+int cancel_post(tr_task *t, bool force);
+
+/* A loop's live count crossed zero (registry.c): the termination check's input. */
+void runtime_loop_busy(struct tr_loop *loop, bool busy);
+/* poll_once's part: a stop to notice, the end of the runtime to detect, a deadlock across
+ * loops to look for. Returns true when the loop may sleep without a deadlock check. */
+void runtime_poll(struct tr_loop *loop);
+/* Nothing local can wake this loop (no runnable task, timer, I/O): may it block? False when
+ * the caller should run a local deadlock check instead (a runtime of one loop, no handles). */
+bool runtime_idle(struct tr_loop *loop);
+bool runtime_finished(const struct tr_loop *loop);
+/* The loops of loop's runtime, for the deadlock break across loops. */
+void deadlock_break_present(struct tr_loop *loop);
+
 /* ---- the current loop and task, the clock (current.c) -------------------------------------- */
 
 /* The loop running on this thread, NULL outside tr_run. The only thread-local there is. */
 extern __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
+
+/* tr_tls_loop read afresh, never from a value or address a compiler kept from before a
+ * call that may have carried the task to another thread (fiber_hop). */
+struct tr_loop *tls_loop_reload(void);
 
 /* CLOCK_MONOTONIC in nanoseconds: every deadline and timer is on this clock. */
 uint64_t loop_clock_ns(void);

@@ -14,6 +14,7 @@ enum {
     TAG_TIMEOUT = 1,  /* its linked timeout */
     TAG_CANCEL = 2,   /* an ASYNC_CANCEL request: nothing to do on completion */
     TAG_LISTENER = 3, /* a listener's multishot accept */
+    TAG_BELL = 4,     /* a loop's doorbell (inbox.c): a MSG_RING CQE or its eventfd read */
     TAG_MASK = 7,
 };
 

@@ -173,6 +173,9 @@ void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned fla
     case TAG_LISTENER:
         listener_complete(loop, ptr, res, flags);
         return; /* multishot: counts its own in-flight state */
+    case TAG_BELL:
+        inbox_bell_complete(loop, user_data & ~(uint64_t)TAG_MASK, res);
+        return; /* not an operation: never counted in flight */
     default:
         break;
     }

@@ -72,12 +72,37 @@ TR_EXPORT tr_lock *tr_lock_new(void) {
     return l;
 }
 
+static int lock_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_lock_free(h->a);
+}
+
+static int lock_acquire_there(void *p) {
+    struct hop_args *h = p;
+    return tr_lock_acquire(h->a);
+}
+
+static int lock_try_acquire_there(void *p) {
+    struct hop_args *h = p;
+    return tr_lock_try_acquire(h->a);
+}
+
+static int lock_release_there(void *p) {
+    struct hop_args *h = p;
+    return tr_lock_release(h->a);
+}
+
+static int lock_locked_there(void *p) {
+    struct hop_args *h = p;
+    return tr_lock_locked(h->a);
+}
+
 TR_EXPORT int tr_lock_free(tr_lock *l) {
     if (!l)
         return 0;
     struct tr_loop *loop;
     if (!calling_task_on(l->loop, &loop))
-        return -EPERM;
+        return hop_call(l->loop, lock_free_there, HOP_ARGS(l));
     if (busy(l))
         return -EBUSY;
     free(l);
@@ -90,7 +115,7 @@ TR_EXPORT int tr_lock_acquire(tr_lock *l) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(l->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(l->loop, lock_acquire_there, HOP_ARGS(l));
     if (TR_UNLIKELY(l->holder && held_by(l, self)))
         return -EDEADLK;
     if (wait_cancel_pending(self))
@@ -113,7 +138,7 @@ TR_EXPORT int tr_lock_try_acquire(tr_lock *l) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(l->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(l->loop, lock_try_acquire_there, HOP_ARGS(l));
     if (l->holder)
         return held_by(l, self) ? -EDEADLK : -EAGAIN;
     take(l, self);
@@ -125,14 +150,20 @@ TR_EXPORT int tr_lock_release(tr_lock *l) {
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task_on(l->loop, &loop);
-    if (!self || !l->holder || !held_by(l, self))
+    if (!self)
+        return hop_call(l->loop, lock_release_there, HOP_ARGS(l));
+    if (!l->holder || !held_by(l, self))
         return -EPERM;
     release_held(l);
     return 0;
 }
 
 TR_EXPORT bool tr_lock_locked(const tr_lock *l) {
-    return l && l->loop == tr_tls_loop && l->holder != NULL;
+    if (!l)
+        return false;
+    if (l->loop == tr_tls_loop)
+        return l->holder != NULL;
+    return hop_call(l->loop, lock_locked_there, HOP_ARGS((void *)l)) > 0;
 }
 
 /* ---- for cond.c -------------------------------------------------------------------------- */

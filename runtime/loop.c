@@ -13,6 +13,10 @@
  * last one has finished; then everything the loop owns is freed.
  */
 #include "fiber.h"
+#include "runtime.h"
+
+#include <pthread.h>
+#include <signal.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -77,16 +81,25 @@ static void expire_timers(struct tr_loop *loop) {
 /* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
 static void poll_once(struct tr_loop *loop, bool may_block) {
     registry_publish(loop);
+    runtime_poll(loop); /* the inbox, a stop to notice, the runtime's end */
     reap_completions(loop);
     if (timer_heap_size(&loop->timers))
         expire_timers(loop);
     bool idle = loop->runq.len == 0;
     stack_pool_trim(&loop->stacks, idle ? TRIM_WHEN_IDLE : TRIM_PER_TURN);
     if (may_block && idle) {
+        if (runtime_finished(loop) && registry_shard_live(loop) == 0)
+            return; /* the runtime is over: leave */
         tr_task *first = timer_heap_top(&loop->timers);
-        if (!first && loop->inflight == 0 && io_uring_sq_ready(&loop->ring) == 0) {
+        if (!first && loop->inflight == 0 && loop->offloaded == 0 &&
+            io_uring_sq_ready(&loop->ring) == 0 && !runtime_idle(loop)) {
             deadlock_break(loop); /* the cancelled tasks are runnable now */
             return;
+        }
+        inbox_arm(loop);
+        if (!inbox_sleep_begin(loop)) {
+            runtime_awake(loop);
+            return; /* something arrived: the next poll takes it */
         }
         struct __kernel_timespec ts, *tsp = NULL;
         if (first) {
@@ -97,18 +110,16 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
         }
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
+        inbox_awake(loop);
+        runtime_awake(loop);
         reap_completions(loop);
         if (timer_heap_size(&loop->timers))
             expire_timers(loop);
+        inbox_drain(loop);
     } else if (io_uring_sq_ready(&loop->ring) || loop->inflight) {
         io_uring_submit_and_get_events(&loop->ring);
         reap_completions(loop);
     }
-}
-
-static void cancel_one(tr_task *t, void *ctx) {
-    (void)ctx;
-    task_request_cancel(t, false);
 }
 
 static int loop_create(const tr_options *opts, struct tr_loop **out) {
@@ -141,6 +152,7 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
 }
 
 static void loop_destroy(struct tr_loop *loop) {
+    inbox_close(loop);
     task_numbers_return(loop);
     io_drain(loop);
     io_pool_destroy(loop);
@@ -152,7 +164,15 @@ static void loop_destroy(struct tr_loop *loop) {
     record_pool_end(loop); /* frees loop, now or when the last outliving reference goes */
 }
 
+/* Options as this library knows them: a caller built before `size` existed (size 0) has the
+ * 0.1 layout, the same bytes with zeros where the new fields are. */
 static int check_options(const tr_options *opts) {
+    if (opts->size > sizeof *opts) {
+        const unsigned char *extra = (const unsigned char *)opts + sizeof *opts;
+        for (size_t i = 0; i < opts->size - sizeof *opts; i++)
+            if (extra[i])
+                return -EINVAL; /* a field of a later version that this one cannot honour */
+    }
     for (size_t i = 0; i < sizeof opts->reserved / sizeof opts->reserved[0]; i++)
         if (opts->reserved[i])
             return -EINVAL;
@@ -162,55 +182,169 @@ static int check_options(const tr_options *opts) {
         return -EINVAL;
     if (opts->ring_entries == 1 || opts->ring_entries > MAX_RING) /* a call may need 2 SQEs */
         return -EINVAL;
+    if (opts->workers > MAX_WORKERS)
+        return -EINVAL;
     return 0;
 }
 
+/* Make loop `id` of rt on the calling thread: its ring belongs to this thread. */
+static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop **out) {
+    struct tr_loop *loop;
+    int rc = loop_create(&rt->opts, &loop);
+    if (rc < 0)
+        return rc;
+    atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); /* the loop's memory's */
+    loop->rt = rt;
+    loop->id = id;
+    loop->port = &rt->ports[id];
+    rt->ports[id].ring_fd = loop->ring.ring_fd;
+    rt->ports[id].loop = loop;
+    rt->loops[id] = loop;
+    *out = loop;
+    return 0;
+}
+
+/* Turns until the runtime is over and this loop's own tasks are gone. */
+static void loop_serve(struct tr_loop *loop) {
+    while (!runtime_finished(loop) || registry_shard_live(loop) > 0) {
+        poll_once(loop, true);
+        fiber_run_turn(loop);
+    }
+    io_uring_submit(&loop->ring); /* doorbells rung on the way out (MSG_RING SQEs) */
+}
+
+/* Loops 1..n-1: made on their own thread, then the go (or the news that one failed). */
+static void *loop_thread(void *arg) {
+    struct tr_runtime *rt = arg;
+    pthread_mutex_lock(&rt->start_mu);
+    unsigned id = ++rt->started;
+    pthread_mutex_unlock(&rt->start_mu);
+    struct tr_loop *loop = NULL;
+    int rc = loop_join_runtime(rt, id, &loop);
+    pthread_mutex_lock(&rt->start_mu);
+    if (rc < 0 && rt->start_rc == 0)
+        rt->start_rc = rc;
+    rt->started += 1u << 16; /* ready (or failed) count, above the id counter */
+    pthread_cond_broadcast(&rt->start_cv);
+    while (!rt->go)
+        pthread_cond_wait(&rt->start_cv, &rt->start_mu);
+    bool run = rt->start_rc == 0;
+    pthread_mutex_unlock(&rt->start_mu);
+    if (loop) {
+        tr_tls_loop = loop;
+        if (run)
+            loop_serve(loop);
+        tr_tls_loop = NULL;
+        loop_destroy(loop);
+    }
+    return NULL;
+}
+
+/* Start loops 1..n-1; 0, or the first error (every started thread has then ended). */
+static int start_loops(struct tr_runtime *rt, unsigned *threads) {
+    unsigned n = 0;
+    int rc = 0;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* loop threads start with signals blocked */
+    for (unsigned i = 1; i < rt->nloops; i++) {
+        if (pthread_create(&rt->threads[i], NULL, loop_thread, rt) != 0) {
+            rc = -EAGAIN;
+            break;
+        }
+        n++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_lock(&rt->start_mu);
+    while ((rt->started >> 16) < n)
+        pthread_cond_wait(&rt->start_cv, &rt->start_mu);
+    if (rc == 0)
+        rc = rt->start_rc;
+    rt->start_rc = rc;
+    rt->go = true;
+    pthread_cond_broadcast(&rt->start_cv);
+    pthread_mutex_unlock(&rt->start_mu);
+    *threads = n;
+    return rc;
+}
+
+static void join_loops(struct tr_runtime *rt, unsigned threads) {
+    for (unsigned i = 1; i <= threads; i++)
+        pthread_join(rt->threads[i], NULL);
+}
+
+static unsigned default_workers(unsigned nloops) {
+    unsigned n = 4 * nloops;
+    return n < 8 ? 8 : n > MAX_WORKERS ? MAX_WORKERS : n;
+}
+
 TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void **result) {
-    static const tr_options defaults;
-    if (!opts)
-        opts = &defaults;
+    tr_options given = {0};
+    if (opts) {
+        /* Only the bytes the caller has: an older caller's struct may be shorter. */
+        size_t have = opts->size == 0 || opts->size > sizeof given ? sizeof given : opts->size;
+        memcpy(&given, opts, have);
+    }
     if (!main_fn)
         return -EINVAL;
-    int rc = check_options(opts);
+    int rc = check_options(&given);
+    if (rc < 0)
+        return rc;
+    unsigned nloops;
+    rc = runtime_loop_count(&given, &nloops);
     if (rc < 0)
         return rc;
     if (tr_tls_loop)
         return -EBUSY; /* asyncio.run: "cannot be called from a running event loop" */
 
-    struct tr_loop *loop;
-    rc = loop_create(opts, &loop);
-    if (rc < 0)
-        return rc;
-    tr_tls_loop = loop;
-
-    tr_task *main_task = task_create(loop, main_fn, arg, NULL, 2); /* + ours, for the result */
-    if (!main_task) {
-        tr_tls_loop = NULL;
-        loop_destroy(loop);
+    struct tr_runtime *rt =
+        runtime_new(&given, nloops, given.workers ? given.workers : default_workers(nloops));
+    if (!rt)
         return -ENOMEM;
+    struct tr_loop *loop;
+    rc = loop_join_runtime(rt, 0, &loop);
+    if (rc < 0) {
+        workers_destroy(&rt->pool);
+        runtime_unref(rt);
+        return rc;
     }
-    loop->main_task = main_task;
+    unsigned threads = 0;
+    rc = start_loops(rt, &threads);
+    tr_task *main_task = NULL;
+    if (rc == 0) {
+        tr_tls_loop = loop;
+        main_task = task_create(loop, main_fn, arg, NULL, 2); /* + ours, for the result */
+        if (!main_task)
+            rc = -ENOMEM;
+    }
+    if (main_task) {
+        loop->main_task = main_task;
+        while (atomic_load_explicit(&main_task->state, memory_order_relaxed) != TASK_DONE) {
+            poll_once(loop, true);
+            fiber_run_turn(loop);
+        }
+    }
+    /* asyncio.run's epilogue on every loop (runtime_poll): cancel what is left, let it
+     * finish; then every loop leaves once no loop has a task. */
+    tr_tls_loop = loop;
+    atomic_store_explicit(&rt->stopping, true, memory_order_release);
+    for (unsigned i = 1; i < rt->nloops; i++)
+        inbox_ring(rt, i);
+    loop_serve(loop);
+    join_loops(rt, threads);
+    workers_destroy(&rt->pool); /* no job is left: every task has finished */
 
-    while (atomic_load_explicit(&main_task->state, memory_order_relaxed) != TASK_DONE) {
-        poll_once(loop, true);
-        fiber_run_turn(loop);
+    if (main_task) {
+        rc = task_take_exit_code(main_task);
+        if (rc == 0 && result)
+            *result = main_task->result;
+        if (loop->deadlocked || atomic_load_explicit(&rt->deadlock, memory_order_relaxed))
+            rc = -EDEADLK; /* whatever main returned once its wait was broken */
+        task_unref(main_task);
     }
-    /* asyncio.run's epilogue: cancel what is left and let it finish. */
-    loop->stopping = true;
-    registry_for_each_own(loop, cancel_one, loop);
-    while (registry_shard_live(loop) > 0) {
-        poll_once(loop, true);
-        fiber_run_turn(loop);
-    }
-
-    rc = task_take_exit_code(main_task);
-    if (rc == 0 && result)
-        *result = main_task->result;
-    if (loop->deadlocked)
-        rc = -EDEADLK; /* whatever main returned once its wait was broken */
-    task_unref(main_task);
     tr_tls_loop = NULL;
     loop_destroy(loop);
+    runtime_unref(rt); /* tr_run's own: handles and loops' memory may hold it longer */
     return rc;
 }
 

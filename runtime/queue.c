@@ -113,14 +113,60 @@ static inline void *get_now(tr_queue *q) {
 }
 
 /* Common checks: q and its loop. The calling task in *self (NULL outside one). */
-#define QUEUE_CHECK(q, self, loop)                                                                 \
+#define QUEUE_CHECK(q, self, loop, there, ...)                                                     \
     do {                                                                                           \
         if (!(q))                                                                                  \
             return -EINVAL;                                                                        \
         (self) = calling_task_on((q)->loop, &(loop));                                              \
         if (!(self))                                                                               \
-            return -EPERM;                                                                         \
+            return hop_call((q)->loop, there, HOP_ARGS(__VA_ARGS__));                              \
     } while (0)
+
+static int queue_put_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_put(h->a, h->b);
+}
+
+static int queue_try_put_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_try_put(h->a, h->b);
+}
+
+static int queue_get_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_get(h->a, h->b);
+}
+
+static int queue_try_get_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_try_get(h->a, h->b);
+}
+
+static int queue_shutdown_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_shutdown(h->a, h->c != 0);
+}
+
+static int queue_task_done_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_task_done(h->a);
+}
+
+static int queue_join_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_join(h->a);
+}
+
+static int queue_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_queue_free(h->a);
+}
+
+static int queue_size_there(void *p) {
+    struct hop_args *h = p;
+    h->c = tr_queue_size(h->a);
+    return 0;
+}
 
 TR_EXPORT tr_queue *tr_queue_new(size_t maxsize) {
     struct tr_loop *loop;
@@ -150,7 +196,7 @@ TR_EXPORT int tr_queue_free(tr_queue *q) {
         return 0;
     struct tr_loop *loop;
     if (!calling_task_on(q->loop, &loop))
-        return -EPERM;
+        return hop_call(q->loop, queue_free_there, HOP_ARGS(q));
     if (q->getters.len || q->putters.len || q->joiners.len)
         return -EBUSY;
     free(q->ring);
@@ -161,7 +207,7 @@ TR_EXPORT int tr_queue_free(tr_queue *q) {
 TR_EXPORT int tr_queue_put(tr_queue *q, void *item) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_put_there, q, item);
     if (wait_cancel_pending(self))
         return -ECANCELED;
     if (q->shutdown)
@@ -180,7 +226,7 @@ TR_EXPORT int tr_queue_put(tr_queue *q, void *item) {
 TR_EXPORT int tr_queue_try_put(tr_queue *q, void *item) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_try_put_there, q, item);
     if (q->shutdown)
         return -ESHUTDOWN;
     return put_now(q, item);
@@ -189,7 +235,7 @@ TR_EXPORT int tr_queue_try_put(tr_queue *q, void *item) {
 TR_EXPORT int tr_queue_get(tr_queue *q, void **item) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_get_there, q, item);
     if (!item)
         return -EINVAL;
     if (wait_cancel_pending(self))
@@ -213,7 +259,7 @@ TR_EXPORT int tr_queue_get(tr_queue *q, void **item) {
 TR_EXPORT int tr_queue_try_get(tr_queue *q, void **item) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_try_get_there, q, item);
     if (!item)
         return -EINVAL;
     if (q->len) {
@@ -224,13 +270,18 @@ TR_EXPORT int tr_queue_try_get(tr_queue *q, void **item) {
 }
 
 TR_EXPORT size_t tr_queue_size(const tr_queue *q) {
-    return q && q->loop == tr_tls_loop ? q->len : 0;
+    if (!q)
+        return 0;
+    if (q->loop == tr_tls_loop)
+        return q->len;
+    struct hop_args h = {(void *)q, NULL, 0};
+    return hop_call(q->loop, queue_size_there, &h) < 0 ? 0 : (size_t)h.c;
 }
 
 TR_EXPORT int tr_queue_shutdown(tr_queue *q, bool immediate) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_shutdown_there, q, NULL, immediate);
     (void)self;
     q->shutdown = true;
     if (immediate && q->len) {
@@ -252,7 +303,7 @@ TR_EXPORT int tr_queue_shutdown(tr_queue *q, bool immediate) {
 TR_EXPORT int tr_queue_task_done(tr_queue *q) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_task_done_there, q);
     (void)self;
     if (!q->unfinished)
         return -EINVAL;
@@ -264,7 +315,7 @@ TR_EXPORT int tr_queue_task_done(tr_queue *q) {
 TR_EXPORT int tr_queue_join(tr_queue *q) {
     struct tr_loop *loop;
     tr_task *self;
-    QUEUE_CHECK(q, self, loop);
+    QUEUE_CHECK(q, self, loop, queue_join_there, q);
     if (wait_cancel_pending(self))
         return -ECANCELED;
     if (!q->unfinished)

@@ -261,7 +261,10 @@ static void free_pool(void *mem) {
         free_slab(s);
         s = next;
     }
+    struct tr_runtime *rt = loop->rt;
     free(loop);
+    if (rt)
+        runtime_unref(rt); /* each loop's memory holds its runtime (the ports) */
 }
 
 void record_pool_release(struct tr_loop *loop) {

@@ -246,7 +246,8 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
         atomic_store_explicit(&reg.occupied[c], 1, memory_order_release);
     /* Release: whoever reads this slot sees the record initialised. */
     atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
-    s->live_exact++;
+    if (TR_UNLIKELY(s->live_exact++ == 0))
+        runtime_loop_busy(loop, true); /* the runtime's end is decided on these crossings */
     count_change(loop, s);
     return 0;
 }
@@ -258,7 +259,8 @@ void registry_remove(struct tr_loop *loop, tr_task *t) {
     uint32_t c = (uint32_t)(t->slot / SLOTS_PER_CHUNK);
     if (--reg.chunk_live[c] == 0 && s->nemptied < s->chunk_cap)
         s->emptied[s->nemptied++] = c; /* its flag is cleared at the next publish */
-    s->live_exact--;
+    if (TR_UNLIKELY(--s->live_exact == 0))
+        runtime_loop_busy(loop, false);
     count_change(loop, s);
 }
 

@@ -35,12 +35,38 @@ TR_EXPORT tr_sem *tr_sem_new(unsigned value) {
     return s;
 }
 
+static int sem_free_there(void *p) {
+    struct hop_args *h = p;
+    return tr_sem_free(h->a);
+}
+
+static int sem_acquire_there(void *p) {
+    struct hop_args *h = p;
+    return tr_sem_acquire(h->a);
+}
+
+static int sem_try_acquire_there(void *p) {
+    struct hop_args *h = p;
+    return tr_sem_try_acquire(h->a);
+}
+
+static int sem_release_there(void *p) {
+    struct hop_args *h = p;
+    return tr_sem_release(h->a);
+}
+
+static int sem_value_there(void *p) {
+    struct hop_args *h = p;
+    h->c = tr_sem_value(h->a);
+    return 0;
+}
+
 TR_EXPORT int tr_sem_free(tr_sem *s) {
     if (!s)
         return 0;
     struct tr_loop *loop;
     if (!calling_task_on(s->loop, &loop))
-        return -EPERM;
+        return hop_call(s->loop, sem_free_there, HOP_ARGS(s));
     if (s->waiters.len)
         return -EBUSY;
     free(s);
@@ -53,7 +79,7 @@ TR_EXPORT int tr_sem_acquire(tr_sem *s) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(s->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(s->loop, sem_acquire_there, HOP_ARGS(s));
     if (wait_cancel_pending(self))
         return -ECANCELED;
     if (TR_LIKELY(s->value)) {
@@ -74,7 +100,7 @@ TR_EXPORT int tr_sem_try_acquire(tr_sem *s) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(s->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(s->loop, sem_try_acquire_there, HOP_ARGS(s));
     if (!s->value)
         return -EAGAIN;
     s->value--;
@@ -87,7 +113,7 @@ TR_EXPORT int tr_sem_release(tr_sem *s) {
     struct tr_loop *loop;
     tr_task *self = calling_task_on(s->loop, &loop);
     if (!self)
-        return -EPERM;
+        return hop_call(s->loop, sem_release_there, HOP_ARGS(s));
     if (s->waiters.head) {
         waiter_fire(s->waiters.head, 0, true); /* the permit goes straight to the oldest */
         return 0;
@@ -99,5 +125,10 @@ TR_EXPORT int tr_sem_release(tr_sem *s) {
 }
 
 TR_EXPORT unsigned tr_sem_value(const tr_sem *s) {
-    return s && s->loop == tr_tls_loop ? s->value : 0;
+    if (!s)
+        return 0;
+    if (s->loop == tr_tls_loop)
+        return s->value;
+    struct hop_args h = {(void *)s, NULL, 0};
+    return hop_call(s->loop, sem_value_there, &h) < 0 ? 0 : (unsigned)h.c;
 }

@@ -15,7 +15,8 @@
  * their tr_await count: one woken (timed out, cancelled) but not yet run still has
  * `awaiting` set, and will not wait again. */
 static bool closes_cycle(const tr_task *self, const tr_task *target) {
-    for (const tr_task *t = target; t; t = t->awaiting) {
+    for (const tr_task *t = target; t;
+         t = atomic_load_explicit(&((tr_task *)t)->awaiting, memory_order_relaxed)) {
         if (t == self)
             return true;
         if (atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
@@ -32,13 +33,20 @@ static int finished_result(tr_task *t, void **result) {
     return task_take_exit_code(t);
 }
 
+static int await_there(void *p) {
+    struct hop_args *h = p;
+    return tr_await(h->a, h->b);
+}
+
 TR_EXPORT int tr_await(tr_task *t, void **result) {
     if (!t)
         return -EINVAL;
     struct tr_loop *loop;
     tr_task *self = calling_task_on(t->loop, &loop);
-    if (!self)
-        return -EPERM;
+    if (!self) {
+        /* A task of another loop: its end is filed and fired there, so wait there. */
+        return hop_call(t->loop, await_there, HOP_ARGS(t, result));
+    }
     task_check(t, "tr_await");
     if (t == self)
         return -EDEADLK; /* asyncio: "Task cannot await on itself" */
@@ -56,9 +64,9 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     struct waiter w;
     waiter_init(&w, loop, self, WAIT_TASK, t);
     wq_push(&t->done, &w);
-    self->awaiting = t;
+    atomic_store_explicit(&self->awaiting, t, memory_order_relaxed);
     rc = wait_block(&w);
-    self->awaiting = NULL;
+    atomic_store_explicit(&self->awaiting, NULL, memory_order_relaxed);
     if (rc == 0)
         rc = finished_result(t, result);
     task_unref(t);

@@ -67,6 +67,7 @@ tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name
     atomic_init(&t->refs, refs); /* the runtime's (until the task is done) + the creator's */
     atomic_init(&t->exit_code, 0);
     t->loop = loop;
+    atomic_store_explicit(&t->at, loop, memory_order_relaxed);
     t->fn = fn;
     t->arg = arg;
     t->number = next_task_number(loop);
@@ -323,11 +324,24 @@ TR_EXPORT int tr_task_name_copy(const tr_task *t, char *buf, size_t len) {
     return n > INT_MAX ? -EOVERFLOW : (int)n;
 }
 
+struct rename {
+    tr_task *t;
+    const char *name;
+};
+
+static int set_name_there(void *ctx) {
+    struct rename *r = ctx;
+    return tr_task_set_name(r->t, r->name);
+}
+
 TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
     if (!t || !name)
         return -EINVAL;
-    if (t->loop != tr_tls_loop)
-        return -EPERM;
+    if (t->loop != tr_tls_loop) {
+        /* A name is written by its task's own loop only (readers rely on it): go there. */
+        struct rename r = {t, name};
+        return hop_call(t->loop, set_name_there, &r);
+    }
     task_check(t, "tr_task_set_name");
     size_t len = strlen(name);
     struct name_node *node = malloc(sizeof *node + len + 1);
@@ -496,8 +510,15 @@ void task_timer_disarm(struct tr_loop *loop, tr_task *t) {
 }
 
 void task_request_cancel(tr_task *t, bool force) {
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+    if (atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE)
         return;
+    struct tr_loop *here = tr_tls_loop;
+    if (TR_UNLIKELY(atomic_load_explicit(&t->at, memory_order_acquire) != here)) {
+        /* On another loop: only that loop's thread may touch its wait. */
+        if (cancel_post(t, force) < 0)
+            here->cancel_retry = true; /* no memory: a stopping loop tries again */
+        return;
+    }
     if (t->cancel_requested && (!force || t->cancel_forced))
         return;
     t->cancel_requested = true;
@@ -508,11 +529,18 @@ void task_request_cancel(tr_task *t, bool force) {
 TR_EXPORT int tr_task_cancel(tr_task *t) {
     if (!t)
         return -EINVAL;
-    if (t->loop != tr_tls_loop)
+    struct tr_loop *loop = tr_tls_loop;
+    if (!loop)
         return -EPERM;
     task_check(t, "tr_task_cancel");
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
+    if (atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE)
         return 0;
+    if (t->loop != loop && t->loop->rt != loop->rt)
+        return -EPERM; /* a task of another runtime */
+    if (atomic_load_explicit(&t->at, memory_order_acquire) != loop) {
+        int rc = cancel_post(t, false);
+        return rc < 0 ? rc : 1;
+    }
     task_request_cancel(t, false);
     return 1;
 }

@@ -5,7 +5,7 @@
  * The set never takes a reference per task: one pin covers them all (registry.c), which is
  * what makes a snapshot of a million tasks cost a memcpy rather than a million atomics.
  */
-#include "internal.h"
+#include "runtime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -85,6 +85,18 @@ TR_EXPORT tr_taskset *tr_all_tasks(void) {
     tr_taskset_free(s);
     errno = ENOMEM;
     return NULL;
+}
+
+tr_taskset *taskset_of_loop(const struct tr_loop *loop) {
+    tr_taskset *s = tr_all_tasks();
+    if (!s)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < s->len; i++)
+        if (s->items[i]->loop == loop)
+            s->items[k++] = s->items[i];
+    s->len = k;
+    return s;
 }
 
 TR_EXPORT size_t tr_taskset_size(const tr_taskset *s) {

@@ -8,6 +8,7 @@
 #ifndef TASKRING_REGRESS_H
 #define TASKRING_REGRESS_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -114,6 +115,17 @@ static inline void run_child(int (*fn)(void *), void *arg, struct child_output *
         w = waitpid(pid, &o->status, 0);
     while (w < 0 && errno == EINTR);
     CHECK(w == pid);
+}
+
+/* Open file descriptors of the process (for checks that a call leaks none). */
+static inline int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 static inline size_t count_substr(const char *hay, const char *needle) {

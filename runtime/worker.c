@@ -1,0 +1,148 @@
+/*
+ * worker.c - tr_to_thread: blocking work on a pool of threads, off the loops.
+ *
+ * The calling task files a job (on its own stack) in the pool's queue and waits for it like
+ * for any other source (wait.c). A thread cannot be interrupted, so the waiter's
+ * on_interrupt only notes a cancellation or an ended deadline scope: the wait ends when fn
+ * returns, never before (fn may still be using what the task lent it). The worker posts the
+ * job's completion to the caller's loop inbox, which fires the waiter there; that post is
+ * the last time the worker touches the job.
+ *
+ * Threads start on demand, up to `max`, when no idle one can take a job, and live until the
+ * runtime ends: a pool that has grown is there for the next burst. They run with every
+ * signal blocked, so that a process-directed signal goes to a thread that expects it.
+ */
+#include "runtime.h"
+#include "wait.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+void workers_init(struct workers *w, unsigned max) {
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->max = max;
+}
+
+static struct tr_runtime *runtime_of(struct workers *w) {
+    return (struct tr_runtime *)((char *)w - offsetof(struct tr_runtime, pool));
+}
+
+static void *worker_main(void *arg) {
+    struct workers *w = arg;
+    struct tr_runtime *rt = runtime_of(w);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->head && !w->stop) {
+            w->idle++;
+            pthread_cond_wait(&w->cv, &w->mu);
+            w->idle--;
+        }
+        struct job *j = w->head;
+        if (!j)
+            break; /* stopping, and nothing queued */
+        w->head = j->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        j->result = j->fn(j->arg);
+        (void)inbox_post(rt, j->loop, &j->done); /* the caller's loop waits: it is open */
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* A new worker thread, under w->mu. False when the system refused. */
+static bool start_worker(struct workers *w) {
+    if (w->threads == w->ids_cap) {
+        unsigned cap = w->ids_cap ? w->ids_cap * 2 : 8;
+        pthread_t *ids = realloc_array(w->ids, cap, sizeof *ids);
+        if (!ids)
+            return false;
+        w->ids = ids;
+        w->ids_cap = cap;
+    }
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the new thread */
+    int rc = pthread_create(&w->ids[w->threads], NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return false;
+    w->threads++;
+    return true;
+}
+
+/* Queue j; -EAGAIN when no thread runs and none could be started. */
+static int workers_submit(struct workers *w, struct job *j) {
+    pthread_mutex_lock(&w->mu);
+    if (w->idle == 0 && w->threads < w->max && !start_worker(w) && w->threads == 0) {
+        pthread_mutex_unlock(&w->mu);
+        return -EAGAIN;
+    }
+    j->next = NULL;
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+void workers_destroy(struct workers *w) {
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->cv);
+    unsigned n = w->threads;
+    pthread_mutex_unlock(&w->mu);
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(w->ids[i], NULL);
+    free(w->ids);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+static void job_interrupted(struct waiter *wt, int err) {
+    struct job *j = wt->value;
+    if (!j->interrupted)
+        j->interrupted = err; /* returned once fn is done; the wait goes on */
+}
+
+static void job_done(struct tr_loop *loop, struct msg *m) {
+    (void)loop;
+    struct job *j = (struct job *)((char *)m - offsetof(struct job, done));
+    waiter_fire(j->waiter, 0, true);
+}
+
+TR_EXPORT int tr_to_thread(tr_fn fn, void *arg, void **result) {
+    if (!fn)
+        return -EINVAL;
+    struct tr_loop *loop;
+    tr_task *self = calling_task(&loop);
+    if (!self)
+        return -EPERM;
+    int rc = wait_admit(self);
+    if (rc < 0)
+        return rc;
+    struct job j = {.fn = fn, .arg = arg, .loop = loop->id};
+    struct waiter w;
+    waiter_init(&w, loop, self, WAIT_THREAD, (const void *)fn);
+    w.on_interrupt = job_interrupted;
+    w.value = &j;
+    j.waiter = &w;
+    j.done.run = job_done;
+    rc = workers_submit(&loop->rt->pool, &j);
+    if (rc < 0)
+        return rc;
+    loop->offloaded++;
+    wait_block(&w); /* fired by job_done only */
+    loop->offloaded--;
+    if (result)
+        *result = j.result;
+    return j.interrupted;
+}
