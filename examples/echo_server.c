@@ -1,10 +1,12 @@
 /*
  * echo_server.c - a TCP echo server on taskring: one task per connection.
  *
- *   echo_server [--port P] [--bind ADDR] [--grace SECONDS]
+ *   echo_server [--port P] [--bind ADDR] [--loops N] [--grace SECONDS]
  *
  * Every connection gets its own task, which loops tr_recv/tr_send until the peer closes.
  * Each of those calls suspends only its task, so the code reads like a blocking server.
+ * With --loops N, N loops (threads) each accept on their own SO_REUSEPORT listener and run
+ * the connections they accept.
  *
  * The rest is server.h, shared with http_server.c: the accept loop, and the clean stop on
  * SIGINT or SIGTERM: no new connections, open ones get a grace period to finish, the rest

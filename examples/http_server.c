@@ -1,8 +1,11 @@
 /*
  * http_server.c - a minimal HTTP/1.1 server on taskring: one task per connection.
  *
- *   http_server [--port P] [--bind ADDR] [--body-size N] [--header-timeout SECONDS]
- *               [--idle-timeout SECONDS] [--grace SECONDS]
+ *   http_server [--port P] [--bind ADDR] [--loops N] [--body-size N]
+ *               [--header-timeout SECONDS] [--idle-timeout SECONDS] [--grace SECONDS]
+ *
+ * --loops N: N loops (threads), each accepting on its own SO_REUSEPORT listener and serving
+ * the connections it accepts (server.h); the responses below are built once and only read.
  *
  * Every request gets the same answer: 200 OK with a body of N bytes of 'x' (4096 by default).
  * Connections are kept alive (HTTP/1.1 default; HTTP/1.0 with "Connection: keep-alive"), and

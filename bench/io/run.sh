@@ -5,15 +5,20 @@
 #   2. echo: examples/echo_server.c vs bench/io/echo_epoll.c, bench/io/loadgen.c with 64
 #      connections, 64-byte and 4 KiB messages;
 #   3. 10,000 concurrent connections against echo_server: all served? server RSS?
+#   4. LOOPS (2) loops: http_server --loops 2 vs nginx with 2 workers, echo_server --loops 2
+#      vs echo_epoll (one thread, as in 2.), the same clients; server CPU per request beside
+#      requests/s. Nothing is pinned here (a server of two threads cannot be pinned to one
+#      core), so on a 2-core machine the client competes with the server for the cores.
 #
-# Every server runs pinned to one core (SERVER_CPU) and every client to the other
+# In 1.-3. every server runs pinned to one core (SERVER_CPU) and every client to the other
 # (CLIENT_CPU). Each measurement is repeated REPS times, the two contenders alternating, and
-# the medians are reported (each metric's median on its own). Ends with a markdown table.
+# the medians are reported (each metric's median on its own). Ends with markdown tables.
 #
 #   bench/io/run.sh
 #
 # Knobs (environment): REPS=3 DURATION=10 (seconds per measurement) CONNS=64 BODY=4096
-#   BIG_CONNS=10000 SERVER_CPU=1 CLIENT_CPU=0 KEEP=1 (keep the raw logs)
+#   BIG_CONNS=10000 SERVER_CPU=1 CLIENT_CPU=0 LOOPS=2 (0 or 1: no section 4)
+#   KEEP=1 (keep the raw logs)
 #   QUICK=1: REPS=1 DURATION=2 BIG_CONNS=1000, to check the script itself.
 #
 # Shared machines: before each measurement the script waits (up to QUIET_WAIT=60 s) until
@@ -22,9 +27,11 @@
 # the client's and the kernel's softirq threads'). A run disturbed by more than NOISE_PCT is
 # done again, up to RETRIES=3 times; each result line shows its `noise`.
 #
-# Builds what it needs first (Release): the library in build-srv, installed into
-# build-bench-io/prefix, the servers as a separate CMake project (examples/servers) through
-# find_package(taskring), echo_epoll and loadgen with cc. Everything stops by itself; servers
+# First installs the Debian packages it needs where missing (tools/setup.sh --no-build
+# --with-io-bench: apt only, as root; quick when all are there), then builds what it needs
+# (Release): the library in build-srv, installed into build-bench-io/prefix, the servers as a
+# separate CMake project (examples/servers) through find_package(taskring), echo_epoll and
+# loadgen with cc. Everything stops by itself; servers
 # are stopped with SIGTERM (their exit status is checked) and killed on any early exit.
 # Exit status: 0 when every run completed correctly (targets missed or not), 1 otherwise.
 set -euo pipefail
@@ -41,13 +48,15 @@ BODY=${BODY:-4096}
 BIG_CONNS=${BIG_CONNS:-10000}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
+LOOPS=${LOOPS:-2}
 QUIET_WAIT=${QUIET_WAIT:-60}
 NOISE_PCT=${NOISE_PCT:-10}
 RETRIES=${RETRIES:-3}
 ECHO_SIZES=(64 4096)
 
 say() { printf '%s\n' "$*"; }
-step() { printf '\n== %s\n' "$*"; }
+elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); } # since the script started
+step() { printf '\n== %s  [%s]\n' "$*" "$(elapsed)"; }
 die() {
     printf 'run.sh: %s\n' "$*" >&2
     exit 1
@@ -58,17 +67,30 @@ problem() {
     problems=$((problems + 1))
 }
 
-for tool in cmake cc taskset wrk curl /usr/sbin/nginx /usr/bin/time; do
+# What it needs (the build's packages, nginx, wrk, curl, time): Debian packages through
+# tools/setup.sh, which installs only what is missing (as root; otherwise it prints the
+# apt-get command) and keeps the nginx package's own system service stopped and disabled.
+step "packages: tools/setup.sh --no-build --with-io-bench"
+"$root/tools/setup.sh" --no-build --with-io-bench ||
+    die "tools/setup.sh --with-io-bench could not provide what this script needs"
+for tool in cmake cc taskset wrk curl /usr/sbin/nginx /usr/bin/time pgrep; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 (($(nproc) >= 2)) || die "needs two cores (server and client pinned apart)"
+if ! [[ $LOOPS =~ ^[0-9]+$ ]] || ((LOOPS > 256)); then
+    die "LOOPS=$LOOPS: not a number of loops (0..256)"
+fi
+# How servers and clients are started: pinned apart, except in section 4.
+server_pin=(taskset -c "$SERVER_CPU")
+client_pin=(taskset -c "$CLIENT_CPU")
 
 # ---- build ------------------------------------------------------------------------------------
 step "build (Release)"
-if [[ ! -f $root/build-srv/CMakeCache.txt ]]; then
-    cmake -S "$root" -B "$root/build-srv" -DCMAKE_BUILD_TYPE=Release \
-        -DTASKRING_BUILD_TESTS=OFF -DTASKRING_BUILD_BENCH=OFF >/dev/null
-fi
+# Warnings are not errors in this build, as in the "release" preset: an optimised build can
+# warn where the Debug build (tools/test.sh, -Werror) does not, and the measurement should
+# not depend on that. Configured every time, so that an older build-srv gets it too (quick).
+cmake -S "$root" -B "$root/build-srv" -DCMAKE_BUILD_TYPE=Release -DTASKRING_WERROR=OFF \
+    -DTASKRING_BUILD_TESTS=OFF -DTASKRING_BUILD_BENCH=OFF >/dev/null
 cmake --build "$root/build-srv" -j2 >/dev/null
 cmake --install "$root/build-srv" --prefix "$out/prefix" >/dev/null
 if [[ ! -f $out/servers/CMakeCache.txt ]]; then
@@ -120,13 +142,14 @@ alive() { # PID: running (not exited, not a zombie)?
     [[ $state != Z ]]
 }
 
-# start_server LOG CMD...: start CMD pinned to SERVER_CPU; wait for "listening on ...:PORT".
+# start_server LOG CMD...: start CMD (pinned to SERVER_CPU, see server_pin); wait for
+# "listening on ...:PORT".
 # Sets server_pid and server_port.
 start_server() {
     local log=$1
     shift
     : >"$log"
-    taskset -c "$SERVER_CPU" "$@" >>"$log" 2>&1 &
+    "${server_pin[@]}" "$@" >>"$log" 2>&1 &
     server_pid=$!
     pids+=("$server_pid")
     server_port=
@@ -281,7 +304,7 @@ field() { # KEY LINE: the value of KEY=value in a loadgen line
 # wrk_once PORT NAME SERVER_PID: one wrk run; appends rps, p50, p99 to NAME_rps, ...
 wrk_once() {
     local port=$1 name=$2 log=$tmp/wrk.$2.$RANDOM.txt
-    measure "$log" "$3" -- timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" \
+    measure "$log" "$3" -- timeout $((DURATION + 30)) "${client_pin[@]}" \
         wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port/"
     ((measure_rc == 0)) || {
         cat "$log" "$log.err" >&2
@@ -307,7 +330,7 @@ wrk_once() {
 loadgen_once() {
     local port=$1 name=$2 srv_pid=$3 conns=$4 size=$5 secs=$6
     shift 6
-    measure "$tmp/loadgen.out" "$srv_pid" -- timeout $((secs + 90)) taskset -c "$CLIENT_CPU" \
+    measure "$tmp/loadgen.out" "$srv_pid" -- timeout $((secs + 90)) "${client_pin[@]}" \
         "$loadgen" --port "$port" --connections "$conns" --size "$size" --seconds "$secs" "$@"
     lg_line=$(cat "$tmp/loadgen.out")
     lg_per_op=$(cpu_per_op "$(field msgs_per_s "$lg_line")")
@@ -318,54 +341,70 @@ loadgen_once() {
     fi
 }
 
+# start_nginx WORKERS: nginx from bench/io/nginx.conf.in with WORKERS worker processes, on a
+# free port, started like the other servers (server_pin). Sets nginx_pid and nginx_port.
+start_nginx() {
+    local workers=$1 dir=$tmp/nginx.$1 conf sets='' vars='' part=0 left n i
+    nginx_port=$(free_port)
+    mkdir -p "$dir"
+    conf=$(<"$root/bench/io/nginx.conf.in")
+    for ((left = BODY; left > 0; left -= 2048, part++)); do
+        n=$((left < 2048 ? left : 2048))
+        sets+="        set \$body$part \"$(head -c "$n" /dev/zero | tr '\0' x)\";"$'\n'
+        vars+="\$body$part"
+    done
+    conf=${conf//@TMP@/$dir}
+    conf=${conf//@PORT@/$nginx_port}
+    conf=${conf//@WORKERS@/$workers}
+    conf=${conf//@BODY_SIZE@/$BODY}
+    conf=${conf//@BODY_PARTS@/$part}
+    conf=${conf//@BODY_SETS@/$sets}
+    conf=${conf//@BODY_VARS@/$vars}
+    printf '%s\n' "$conf" >"$dir/nginx.conf"
+    "${server_pin[@]}" /usr/sbin/nginx -p "$dir" -c "$dir/nginx.conf" >"$dir/stdout.log" 2>&1 &
+    nginx_pid=$!
+    pids+=("$nginx_pid")
+    for ((i = 0; i < 100; i++)); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
+        alive "$nginx_pid" || break
+        sleep 0.05
+    done
+    alive "$nginx_pid" || {
+        cat "$dir/stdout.log" "$dir/error.log" >&2 || true
+        die "nginx did not start"
+    }
+}
+
+# check_bodies NAME PORT NAME PORT...: the same body from every HTTP server (and a look at
+# the heads, which differ: nginx adds Server/Date/...).
+check_bodies() {
+    local name port size head_len
+    while (($# >= 2)); do
+        name=$1 port=$2
+        shift 2
+        size=$(curl -s -o /dev/null -w '%{size_download} %{http_code}' "http://127.0.0.1:$port/")
+        head_len=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/" | wc -c)
+        say "  $name on port $port: body bytes, status = $size; response head $head_len bytes"
+        [[ $size == "$BODY 200" ]] || problem "$name answered '$size', expected '$BODY 200'"
+    done
+}
+# nginx's RSS: master and workers (KiB).
+nginx_rss_kb() {
+    echo $(($(rss_kb "$1") + $(pgrep -P "$1" | while read -r c; do rss_kb "$c"; done |
+        awk '{s += $1} END {print s + 0}')))
+}
+
 # ---- 1. HTTP: http_server vs nginx -------------------------------------------------------------
 step "HTTP: http_server vs nginx (1 worker): wrk -t1 -c$CONNS -d${DURATION}s --latency, body $BODY B, x$REPS"
 start_server "$tmp/http_server.log" "$http_server" --port 0 --body-size "$BODY"
 http_pid=$server_pid
 http_port=$server_port
-
-nginx_port=$(free_port)
-mkdir -p "$tmp/nginx"
-conf=$(<"$root/bench/io/nginx.conf.in")
-sets='' vars='' part=0
-for ((left = BODY; left > 0; left -= 2048, part++)); do
-    n=$((left < 2048 ? left : 2048))
-    sets+="        set \$body$part \"$(head -c "$n" /dev/zero | tr '\0' x)\";"$'\n'
-    vars+="\$body$part"
-done
-conf=${conf//@TMP@/$tmp/nginx}
-conf=${conf//@PORT@/$nginx_port}
-conf=${conf//@BODY_SIZE@/$BODY}
-conf=${conf//@BODY_PARTS@/$part}
-conf=${conf//@BODY_SETS@/$sets}
-conf=${conf//@BODY_VARS@/$vars}
-printf '%s\n' "$conf" >"$tmp/nginx/nginx.conf"
-taskset -c "$SERVER_CPU" /usr/sbin/nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
-    >"$tmp/nginx/stdout.log" 2>&1 &
-nginx_pid=$!
-pids+=("$nginx_pid")
-for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
-    alive "$nginx_pid" || break
-    sleep 0.05
-done
-alive "$nginx_pid" || {
-    cat "$tmp/nginx/stdout.log" "$tmp/nginx/error.log" >&2 || true
-    die "nginx did not start"
-}
-
-# Same body from both (and a look at the heads, which differ: nginx adds Server/Date/...).
-for target in "http_server $http_port" "nginx $nginx_port"; do
-    read -r name port <<<"$target"
-    size=$(curl -s -o /dev/null -w '%{size_download} %{http_code}' "http://127.0.0.1:$port/")
-    head_len=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/" | wc -c)
-    say "  $name on port $port: body bytes, status = $size; response head $head_len bytes"
-    [[ $size == "$BODY 200" ]] || problem "$name answered '$size', expected '$BODY 200'"
-done
+start_nginx 1
+check_bodies http_server "$http_port" nginx "$nginx_port"
 
 say "  warm-up (2 s each, not counted)"
-timeout 40 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$http_port/" >/dev/null
-timeout 40 taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$nginx_port/" >/dev/null
+timeout 40 "${client_pin[@]}" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$http_port/" >/dev/null
+timeout 40 "${client_pin[@]}" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$nginx_port/" >/dev/null
 taskring_http_rps=() taskring_http_p50=() taskring_http_p99=() taskring_http_cpu=()
 nginx_rps=() nginx_p50=() nginx_p99=() nginx_cpu=() http_pairs=()
 for ((rep = 1; rep <= REPS; rep++)); do
@@ -376,7 +415,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
     http_pairs+=("$(ratio "${taskring_http_rps[-1]}" "${nginx_rps[-1]}")")
 done
 say "  server RSS after the runs: http_server $(rss_kb "$http_pid") KiB, nginx master+worker" \
-    "$(($(rss_kb "$nginx_pid") + $(pgrep -P "$nginx_pid" | while read -r c; do rss_kb "$c"; done | awk '{s += $1} END {print s + 0}'))) KiB"
+    "$(nginx_rss_kb "$nginx_pid") KiB"
 stop_server "$http_pid" http_server
 stop_server "$nginx_pid" nginx
 
@@ -398,9 +437,9 @@ ee_pid=$server_pid ee_port=$server_port
 declare -A echo_med
 for size in "${ECHO_SIZES[@]}"; do
     say " size $size B"
-    timeout 60 taskset -c "$CLIENT_CPU" "$loadgen" --port "$es_port" --connections "$CONNS" \
+    timeout 60 "${client_pin[@]}" "$loadgen" --port "$es_port" --connections "$CONNS" \
         --size "$size" --seconds 1 >/dev/null # warm-up
-    timeout 60 taskset -c "$CLIENT_CPU" "$loadgen" --port "$ee_port" --connections "$CONNS" \
+    timeout 60 "${client_pin[@]}" "$loadgen" --port "$ee_port" --connections "$CONNS" \
         --size "$size" --seconds 1 >/dev/null
     es_rate=() es_p50=() es_p99=() ee_rate=() ee_p50=() ee_p99=() pairs=() es_cpu=() ee_cpu=()
     for ((rep = 1; rep <= REPS; rep++)); do
@@ -471,6 +510,89 @@ big_run "$echo_epoll" echo_epoll 1 # a reference for the RSS, once
 ee_big_served=$big_served ee_big_rate=$big_rate ee_big_rss=$big_rss ee_big_idle=$big_idle_rss
 ee_big_after=$big_after_rss
 
+# ---- 4. LOOPS loops: --loops LOOPS vs nginx with LOOPS workers, and vs echo_epoll ---------------
+if ((LOOPS >= 2)); then
+    step "$LOOPS loops: http_server --loops $LOOPS vs nginx ($LOOPS workers), echo_server --loops $LOOPS vs echo_epoll; nothing pinned, x$REPS"
+    say "  Nothing is pinned in this section: a server of $LOOPS threads cannot be pinned to one"
+    say "  core. On this $(nproc)-core machine the client (wrk -t1, loadgen: one thread each)"
+    say "  competes with the server's threads for the same cores, so requests/s measures the"
+    say "  whole machine; server CPU per request is the server's own cost."
+    server_pin=() client_pin=()
+    threads_of() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
+
+    start_server "$tmp/http_server.loops.log" "$http_server" --port 0 --body-size "$BODY" \
+        --loops "$LOOPS"
+    http2_pid=$server_pid http2_port=$server_port
+    start_nginx "$LOOPS"
+    nginx2_pid=$nginx_pid nginx2_port=$nginx_port
+    say "  http_server --loops $LOOPS: $(threads_of "$http2_pid") threads; nginx: master and" \
+        "$(pgrep -c -P "$nginx2_pid") workers"
+    check_bodies "http_server --loops $LOOPS" "$http2_port" "nginx ($LOOPS workers)" "$nginx2_port"
+    say "  warm-up (2 s each, not counted)"
+    timeout 40 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$http2_port/" >/dev/null
+    timeout 40 wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$nginx2_port/" >/dev/null
+    taskring_http2_rps=() taskring_http2_p50=() taskring_http2_p99=() taskring_http2_cpu=()
+    nginx2_rps=() nginx2_p50=() nginx2_p99=() nginx2_cpu=() http2_pairs=()
+    for ((rep = 1; rep <= REPS; rep++)); do
+        say " rep $rep/$REPS"
+        wrk_once "$http2_port" taskring_http2 "$http2_pid"
+        wrk_once "$nginx2_port" nginx2 "$nginx2_pid"
+        http2_pairs+=("$(ratio "${taskring_http2_rps[-1]}" "${nginx2_rps[-1]}")")
+    done
+    say "  server RSS after the runs: http_server --loops $LOOPS $(rss_kb "$http2_pid") KiB," \
+        "nginx master+workers $(nginx_rss_kb "$nginx2_pid") KiB"
+    stop_server "$http2_pid" "http_server --loops $LOOPS"
+    stop_server "$nginx2_pid" "nginx ($LOOPS workers)"
+    h2_rps=$(median "${taskring_http2_rps[@]}") h2_p50=$(median "${taskring_http2_p50[@]}")
+    h2_p99=$(median "${taskring_http2_p99[@]}") h2_cpu=$(median "${taskring_http2_cpu[@]}")
+    n2_rps=$(median "${nginx2_rps[@]}") n2_p50=$(median "${nginx2_p50[@]}")
+    n2_p99=$(median "${nginx2_p99[@]}") n2_cpu=$(median "${nginx2_cpu[@]}")
+    http2_pair=$(median "${http2_pairs[@]}")
+    say "  medians: http_server --loops $LOOPS $h2_rps req/s p99 ${h2_p99}us, ${h2_cpu} us CPU/req" \
+        "| nginx ($LOOPS workers) $n2_rps req/s p99 ${n2_p99}us, ${n2_cpu} us CPU/req | ratio" \
+        "$(ratio "$h2_rps" "$n2_rps"); per-rep ratios ${http2_pairs[*]} (median $http2_pair)"
+
+    start_server "$tmp/echo_server.loops.log" "$echo_server" --port 0 --loops "$LOOPS"
+    es2_pid=$server_pid es2_port=$server_port
+    start_server "$tmp/echo_epoll.loops.log" "$echo_epoll" --port 0
+    ee2_pid=$server_pid ee2_port=$server_port
+    say "  echo_server --loops $LOOPS: $(threads_of "$es2_pid") threads; echo_epoll: one"
+    for size in "${ECHO_SIZES[@]}"; do
+        say " size $size B"
+        timeout 60 "$loadgen" --port "$es2_port" --connections "$CONNS" --size "$size" \
+            --seconds 1 >/dev/null # warm-up
+        timeout 60 "$loadgen" --port "$ee2_port" --connections "$CONNS" --size "$size" \
+            --seconds 1 >/dev/null
+        es_rate=() es_p50=() es_p99=() ee_rate=() ee_p50=() ee_p99=() pairs=() es_cpu=() ee_cpu=()
+        for ((rep = 1; rep <= REPS; rep++)); do
+            loadgen_once "$es2_port" "echo_server_loops$LOOPS" "$es2_pid" "$CONNS" "$size" \
+                "$DURATION" --warmup 1
+            es_rate+=("$(field msgs_per_s "$lg_line")") es_p50+=("$(field p50_us "$lg_line")")
+            es_p99+=("$(field p99_us "$lg_line")") es_cpu+=("$lg_per_op")
+            loadgen_once "$ee2_port" echo_epoll "$ee2_pid" "$CONNS" "$size" "$DURATION" --warmup 1
+            ee_rate+=("$(field msgs_per_s "$lg_line")") ee_p50+=("$(field p50_us "$lg_line")")
+            ee_p99+=("$(field p99_us "$lg_line")") ee_cpu+=("$lg_per_op")
+            pairs+=("$(ratio "${es_rate[-1]}" "${ee_rate[-1]}")")
+        done
+        echo_med[es2_rate_$size]=$(median "${es_rate[@]}")
+        echo_med[es2_p50_$size]=$(median "${es_p50[@]}")
+        echo_med[es2_p99_$size]=$(median "${es_p99[@]}")
+        echo_med[es2_cpu_$size]=$(median "${es_cpu[@]}")
+        echo_med[ee2_rate_$size]=$(median "${ee_rate[@]}")
+        echo_med[ee2_p50_$size]=$(median "${ee_p50[@]}")
+        echo_med[ee2_p99_$size]=$(median "${ee_p99[@]}")
+        echo_med[ee2_cpu_$size]=$(median "${ee_cpu[@]}")
+        echo_med[pair2_$size]=$(median "${pairs[@]}")
+        say "  medians: echo_server --loops $LOOPS ${echo_med[es2_rate_$size]} msg/s," \
+            "${echo_med[es2_cpu_$size]} us CPU/msg | echo_epoll ${echo_med[ee2_rate_$size]} msg/s," \
+            "${echo_med[ee2_cpu_$size]} us CPU/msg | ratio" \
+            "$(ratio "${echo_med[es2_rate_$size]}" "${echo_med[ee2_rate_$size]}"); per-rep ratios" \
+            "${pairs[*]} (median ${echo_med[pair2_$size]})"
+    done
+    stop_server "$es2_pid" "echo_server --loops $LOOPS"
+    stop_server "$ee2_pid" echo_epoll
+fi
+
 # ---- summary ---------------------------------------------------------------------------------
 verdict() { # OK-CONDITION(awk expr on a, b) A B
     awk -v a="$2" -v b="$3" "BEGIN {exit !($1)}" && echo "met" || echo "**missed**"
@@ -509,6 +631,31 @@ connect phase for $BIG_CONNS connections (median): ${es_big_connect}s; the noisi
 others used ${noisiest}% of a core (tolerance ${NOISE_PCT}%).
 EOF
 
+if ((LOOPS >= 2)); then
+    cat <<EOF
+
+$LOOPS loops, nothing pinned: the client competes with the server for the $(nproc) cores (medians of $REPS)
+
+| measurement | taskring --loops $LOOPS | baseline | ratio | per-rep ratio |
+|---|---:|---:|---:|---:|
+| HTTP requests/s (wrk -t1 -c$CONNS, $BODY B body) | $h2_rps | nginx $LOOPS workers $n2_rps | $(ratio "$h2_rps" "$n2_rps") | $http2_pair |
+| HTTP p50 / p99 latency | ${h2_p50} / ${h2_p99} us | ${n2_p50} / ${n2_p99} us | | |
+| HTTP server CPU per request | ${h2_cpu} us | ${n2_cpu} us | $(ratio "$h2_cpu" "$n2_cpu") | |
+EOF
+    for size in "${ECHO_SIZES[@]}"; do
+        a=${echo_med[es2_rate_$size]} b=${echo_med[ee2_rate_$size]}
+        printf '| echo %s B messages/s (%s conns) | %s | epoll (1 thread) %s | %s | %s |\n' \
+            "$size" "$CONNS" "$a" "$b" "$(ratio "$a" "$b")" "${echo_med[pair2_$size]}"
+        printf '| echo %s B p50 / p99 latency | %s / %s us | %s / %s us | | |\n' "$size" \
+            "${echo_med[es2_p50_$size]}" "${echo_med[es2_p99_$size]}" \
+            "${echo_med[ee2_p50_$size]}" "${echo_med[ee2_p99_$size]}"
+        printf '| echo %s B server CPU per message | %s us | %s us | %s | |\n' "$size" \
+            "${echo_med[es2_cpu_$size]}" "${echo_med[ee2_cpu_$size]}" \
+            "$(ratio "${echo_med[es2_cpu_$size]}" "${echo_med[ee2_cpu_$size]}")"
+    done
+fi
+
+say "run.sh: done in $(elapsed) (minutes:seconds)"
 if ((problems > 0)); then
     say "run.sh: $problems problem(s), see above"
     exit 1
