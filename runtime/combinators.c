@@ -19,6 +19,7 @@
  * deadline that arrives before the caller resumes does not replace the outcome (asyncio's
  * gather refuses to be cancelled once its children are done); it comes at the next wait.
  */
+#include "runtime.h"
 #include "wait.h"
 
 #include <errno.h>
@@ -202,6 +203,8 @@ static int proxies_begin(struct proxies *px, tr_task *self, struct tr_loop *loop
                          tr_task *const *tasks, size_t n) {
     px->tasks = NULL;
     px->n = n;
+    if (loop->rt->nloops == 1)
+        return 0; /* every task of the runtime is local: no extra pass */
     size_t first = 0;
     while (first < n && (!tasks[first] || tasks[first]->loop == loop || is_done(tasks[first])))
         first++;

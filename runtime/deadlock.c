@@ -206,11 +206,16 @@ void deadlock_break(struct tr_loop *loop) {
     for_each_present(loop, describe_task, &r);
     for_each_present(loop, describe_cycle, &r);
     say(&r, "taskring: cancelling the %zu stuck task(s); tr_run will return -EDEADLK\n", r.stuck);
-    if (!r.failed && r.text) {
+    /* With several loops each reports the stuck tasks on it, one call at a time (the hook may
+     * not be reentrant), and a loop with none says nothing. */
+    bool several = loop->rt->nloops > 1;
+    if (!r.failed && r.text && (!several || r.stuck > 0)) {
+        pthread_mutex_lock(&loop->rt->report_mu);
         if (loop->report)
             loop->report(loop->report_ctx, r.text);
         else
             (void)!write(STDERR_FILENO, r.text, r.len);
+        pthread_mutex_unlock(&loop->rt->report_mu);
     }
     free(r.text);
     loop->deadlocked = true;

@@ -149,9 +149,12 @@ bool inbox_sleep_begin(struct tr_loop *loop) {
     struct port *p = loop->port;
     atomic_store_explicit(&p->sleeping, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&p->head, memory_order_seq_cst) != 0 ||
-        (atomic_load_explicit(&p->poked, memory_order_seq_cst) &&
-         atomic_exchange_explicit(&p->poked, 0, memory_order_seq_cst))) {
+        atomic_load_explicit(&p->poked, memory_order_seq_cst)) {
         atomic_store_explicit(&p->sleeping, 0, memory_order_relaxed);
+        /* Not stuck any more before the poke is gone: the deadlock check counts a poke as
+         * unread work, so there is no instant at which it sees neither. */
+        runtime_awake(loop);
+        atomic_store_explicit(&p->poked, 0, memory_order_seq_cst);
         return false;
     }
     return true;

@@ -115,8 +115,10 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
         }
         inbox_arm(loop);
         if (!inbox_sleep_begin(loop)) {
-            runtime_awake(loop);
-            return; /* something arrived: the next poll takes it */
+            /* Something arrived: the next poll takes it. The doorbell's read goes out now, or
+             * the next idle poll would count it as work and skip the stuck mark. */
+            io_uring_submit(&loop->ring);
+            return;
         }
         struct __kernel_timespec ts, *tsp = NULL;
         uint64_t wait = first ? first->deadline_ns - loop->now_ns : UINT64_MAX;
@@ -232,7 +234,9 @@ static void loop_serve(struct tr_loop *loop) {
 static void *loop_thread(void *arg) {
     struct tr_runtime *rt = arg;
     pthread_mutex_lock(&rt->start_mu);
-    unsigned id = ++rt->started;
+    /* The low 16 bits count the ids handed out, the high ones the loops ready: a loop that is
+     * ready already must not shift the next one's id. */
+    unsigned id = ++rt->started & 0xffffu;
     pthread_mutex_unlock(&rt->start_mu);
     struct tr_loop *loop = NULL;
     int rc = loop_join_runtime(rt, id, &loop);
@@ -260,7 +264,7 @@ static int start_loops(struct tr_runtime *rt, unsigned *threads) {
     unsigned n = 0;
     int rc = 0;
     sigset_t all, old;
-    sigfillset(&all);
+    signals_for_new_threads(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* loop threads start with signals blocked */
     for (unsigned i = 1; i < rt->nloops; i++) {
         if (pthread_create(&rt->threads[i], NULL, loop_thread, rt) != 0) {
@@ -349,7 +353,7 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
     /* asyncio.run's epilogue on every loop (runtime_poll): cancel what is left, let it
      * finish; then every loop leaves once no loop has a task. */
     tr_tls_loop = loop;
-    atomic_store_explicit(&rt->stopping, true, memory_order_release);
+    atomic_store_explicit(&rt->stopping, true, memory_order_seq_cst);
     for (unsigned i = 1; i < rt->nloops; i++)
         inbox_ring(rt, i);
     loop_serve(loop);

@@ -41,6 +41,7 @@ void runtime_unref(struct tr_runtime *rt) {
         if (rt->ports[i].event_fd >= 0)
             close(rt->ports[i].event_fd);
     pthread_mutex_destroy(&rt->start_mu);
+    pthread_mutex_destroy(&rt->report_mu);
     pthread_cond_destroy(&rt->start_cv);
     free(rt->ports);
     free(rt->loops);
@@ -73,6 +74,7 @@ struct tr_runtime *runtime_new(const tr_options *opts, unsigned nloops, unsigned
     rt->opts = *opts;
     atomic_init(&rt->refs, 1);
     pthread_mutex_init(&rt->start_mu, NULL);
+    pthread_mutex_init(&rt->report_mu, NULL);
     pthread_cond_init(&rt->start_cv, NULL);
     workers_init(&rt->pool, workers);
     bool ok = true;
@@ -114,6 +116,13 @@ int runtime_loop_count(const tr_options *opts, unsigned *out) {
     return 0;
 }
 
+void signals_for_new_threads(sigset_t *set) {
+    static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+    sigfillset(set);
+    for (size_t i = 0; i < sizeof synchronous / sizeof synchronous[0]; i++)
+        sigdelset(set, synchronous[i]);
+}
+
 /* ---- registers: the end of the runtime, and deadlocks across loops ------------------------ */
 
 static void reg_write(_Atomic uint64_t *reg, bool on) {
@@ -126,7 +135,7 @@ void runtime_loop_busy(struct tr_loop *loop, bool busy) {
     if (!rt)
         return;
     reg_write(&loop->port->tasks_reg, busy);
-    if (!busy && loop->id != 0 && atomic_load_explicit(&rt->stopping, memory_order_relaxed))
+    if (!busy && loop->id != 0 && atomic_load_explicit(&rt->stopping, memory_order_seq_cst))
         inbox_ring(rt, 0); /* loop 0 decides whether the runtime is over */
 }
 
@@ -151,8 +160,8 @@ static bool all_stuck(struct tr_runtime *rt) {
         for (unsigned i = 0; i < rt->nloops; i++) {
             struct port *p = &rt->ports[i];
             uintptr_t head = atomic_load_explicit(&p->head, memory_order_seq_cst);
-            if (head != 0 && head != 2)
-                return false;
+            if ((head != 0 && head != 2) || atomic_load_explicit(&p->poked, memory_order_seq_cst))
+                return false; /* a message, or a poke (stopping...) it has not looked at */
             uint64_t v = atomic_load_explicit(&p->stuck_reg, memory_order_seq_cst);
             if (!(v & 1) || (pass == 1 && v != first[i]))
                 return false;
@@ -217,8 +226,7 @@ bool runtime_idle(struct tr_loop *loop) {
             (void)inbox_post(rt, i, m);
         }
         reg_write(&loop->port->stuck_reg, false);
-        deadlock_break_present(loop);
-        return false;
+        return false; /* poll_once breaks this loop's share */
     }
     return true;
 }
@@ -339,11 +347,20 @@ struct remote_spawn {
 
 static void remote_spawn_run(struct tr_loop *loop, struct msg *m) {
     struct remote_spawn *s = (struct remote_spawn *)m;
-    if (loop->stopping || atomic_load_explicit(&loop->rt->stopping, memory_order_acquire)) {
+    if (loop->stopping || atomic_load_explicit(&loop->rt->stopping, memory_order_seq_cst)) {
         s->req.err = ESHUTDOWN;
     } else {
         s->req.t = task_create(loop, s->req.fn, s->req.arg, s->req.name, 2);
         s->req.err = s->req.t ? 0 : errno;
+        /* Registered (its loop's register says busy) before this second look at `stopping`:
+         * either loop 0 sees the register, or we see the stop (both sequentially consistent).
+         * Seen: it must never run, since the runtime may already be over. */
+        if (s->req.t && atomic_load_explicit(&loop->rt->stopping, memory_order_seq_cst)) {
+            s->req.t->cancel_requested = true;
+            task_unref(s->req.t);
+            s->req.t = NULL;
+            s->req.err = ESHUTDOWN;
+        }
     }
     pthread_mutex_lock(&s->mu);
     s->done = true;

@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <signal.h>
 
 enum { MAX_LOOPS = 256, MAX_WORKERS = 1024 };
 
@@ -68,6 +69,7 @@ struct tr_runtime {
     _Atomic bool deadlock; /* a deadlock across loops is being broken */
     _Atomic unsigned rr;   /* TR_LOOP_ANY's round-robin start */
     /* start-up: loop threads create their loops, then wait for everyone's go */
+    pthread_mutex_t report_mu; /* deadlock reports of several loops: one at a time */
     pthread_mutex_t start_mu;
     pthread_cond_t start_cv;
     unsigned started;
@@ -82,6 +84,12 @@ int runtime_loop_count(const tr_options *opts, unsigned *out);
 void runtime_awake(struct tr_loop *loop);
 /* tr_all_tasks of one loop (taskset.c). */
 tr_taskset *taskset_of_loop(const struct tr_loop *loop);
+
+/* The mask a thread the runtime starts (a loop, a worker) begins with: every signal blocked
+ * but those a faulting instruction raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS),
+ * which, blocked, would kill the process without running the stack-overflow report or the
+ * program's own crash handler. */
+void signals_for_new_threads(sigset_t *set);
 
 void workers_init(struct workers *w, unsigned max);
 /* Stop and join every worker (the runtime's end: no job is queued any more). */

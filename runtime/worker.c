@@ -10,7 +10,8 @@
  *
  * Threads start on demand, up to `max`, when no idle one can take a job, and live until the
  * runtime ends: a pool that has grown is there for the next burst. They run with every
- * signal blocked, so that a process-directed signal goes to a thread that expects it.
+ * asynchronous signal blocked, so that a process-directed signal goes to a thread that
+ * expects it (signals_for_new_threads).
  */
 #include "runtime.h"
 #include "wait.h"
@@ -66,7 +67,7 @@ static bool start_worker(struct workers *w) {
         w->ids_cap = cap;
     }
     sigset_t all, old;
-    sigfillset(&all);
+    signals_for_new_threads(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the new thread */
     int rc = pthread_create(&w->ids[w->threads], NULL, worker_main, w);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
