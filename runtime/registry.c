@@ -74,8 +74,7 @@ static struct registry {
      * chunk (before its slot is written), cleared lazily at publish time if the chunk is
      * still empty: a task alive for a whole snapshot keeps its chunk's flag set throughout. */
     _Atomic uint8_t occupied[MAX_CHUNKS];
-    uint32_t chunk_live[MAX_CHUNKS]; /* tasks per chunk; only the owning loop touches it */
-    _Atomic uint32_t chunk_count;    /* chunks ever claimed: the scan bound */
+    _Atomic uint32_t chunk_count; /* chunks ever claimed: the scan bound */
     _Atomic(struct reg_shard *) shards;
     pthread_mutex_t spare_lock; /* chunks of ended loops, for the next loop; cold path only */
     uint32_t *spare;
@@ -89,6 +88,14 @@ static struct registry {
     _Atomic uint64_t fence_word;
 #endif
 } reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
+
+/* Tasks in a chunk (only its owning loop touches it), in the line after its slots. */
+static inline uint32_t *chunk_live_in(slot_t *chunk) {
+    return (uint32_t *)(chunk + SLOTS_PER_CHUNK);
+}
+static inline uint32_t *chunk_live(uint32_t c) {
+    return chunk_live_in(atomic_load_explicit(&reg.chunks[c], memory_order_relaxed));
+}
 
 /*
  * The full fence the reclamation argument needs. ThreadSanitizer does not model standalone
@@ -197,9 +204,13 @@ static int shard_grow(struct reg_shard *s) {
         id = atomic_fetch_add_explicit(&reg.chunk_count, 1, memory_order_relaxed);
         if (id >= MAX_CHUNKS)
             return -ENOMEM;
-        chunk = aligned_alloc(64, SLOTS_PER_CHUNK * sizeof(slot_t));
+        /* One more cache line after the slots: the chunk's live count. Kept with the chunk,
+         * which one loop owns, not in an array shared by all: neighbouring counts of chunks
+         * of different loops would share a line, and every spawn would bounce it. */
+        chunk = aligned_alloc(64, SLOTS_PER_CHUNK * sizeof(slot_t) + 64);
         if (!chunk)
             return -ENOMEM; /* the id stays claimed and NULL: scans skip it */
+        *chunk_live_in(chunk) = 0;
     } else {
         chunk = atomic_load_explicit(&reg.chunks[id], memory_order_relaxed);
     }
@@ -220,7 +231,7 @@ void registry_publish(struct tr_loop *loop) {
     struct reg_shard *s = loop->shard;
     for (size_t i = 0; i < s->nemptied; i++) {
         uint32_t c = s->emptied[i];
-        if (reg.chunk_live[c] == 0)
+        if (*chunk_live(c) == 0)
             atomic_store_explicit(&reg.occupied[c], 0, memory_order_relaxed);
     }
     s->nemptied = 0;
@@ -242,7 +253,7 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
     s->free_head = atomic_load_explicit(slot, memory_order_relaxed) >> 1;
     t->slot = index;
     uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
-    if (reg.chunk_live[c]++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
+    if ((*chunk_live(c))++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
         atomic_store_explicit(&reg.occupied[c], 1, memory_order_release);
     /* Release: whoever reads this slot sees the record initialised. */
     atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
@@ -257,7 +268,7 @@ void registry_remove(struct tr_loop *loop, tr_task *t) {
     atomic_store_explicit(slot_at(t->slot), free_link(s->free_head), memory_order_release);
     s->free_head = t->slot + 1;
     uint32_t c = (uint32_t)(t->slot / SLOTS_PER_CHUNK);
-    if (--reg.chunk_live[c] == 0 && s->nemptied < s->chunk_cap)
+    if (--*chunk_live(c) == 0 && s->nemptied < s->chunk_cap)
         s->emptied[s->nemptied++] = c; /* its flag is cleared at the next publish */
     if (TR_UNLIKELY(--s->live_exact == 0))
         runtime_loop_busy(loop, false);
