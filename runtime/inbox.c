@@ -28,6 +28,7 @@ enum {
     REF_TASK = 1,            /* low bit of a reference: a task, not a message */
     INBOX_CLOSED = 2,        /* head of an inbox whose loop has ended */
     BELL_FROM_RING = 8 << 3, /* a doorbell CQE's pointer bits: MSG_RING, not the eventfd read */
+    BELL_SENT = 16 << 3,     /* the sender's own MSG_RING completion (only on failure) */
 };
 
 static uintptr_t ref_next(uintptr_t ref) {
@@ -65,8 +66,10 @@ static void ring(struct tr_runtime *rt, unsigned to) {
         struct io_uring_sqe *sqe = io_get_sqe(me);
         if (sqe) {
             io_uring_prep_msg_ring(sqe, p->ring_fd, 0, BELL_FROM_RING | TAG_BELL, 0);
-            io_uring_sqe_set_data64(sqe, TAG_CANCEL); /* our own completion: nothing to do */
-            me->inflight++;
+            /* No completion of our own unless it failed (the target's ring is gone: then it
+             * has nothing to be woken for), and never counted as I/O in flight. */
+            io_uring_sqe_set_data64(sqe, BELL_SENT | TAG_BELL);
+            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
             return;
         }
     }
@@ -178,7 +181,7 @@ void inbox_arm(struct tr_loop *loop) {
 
 void inbox_bell_complete(struct tr_loop *loop, uint64_t ptr_bits, int res) {
     (void)res;
-    if (ptr_bits != BELL_FROM_RING)
+    if (ptr_bits == 0)
         loop->bell_armed = false; /* the eventfd read: armed again before the next sleep */
 }
 
