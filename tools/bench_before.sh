@@ -2,9 +2,11 @@
 # The summary's "same loop vs before" rows measured against an older commit, in alternating
 # runs: build that commit's taskring_bench in a temporary directory, then run it and this
 # tree's build/release one in turn on the same-loop rows (spawn+run+finish, spawn+await,
-# tr_yield, tr_queue ping-pong), each run 5 repetitions, and compare the medians of the runs.
+# tr_yield, tr_queue ping-pong), each run 5 repetitions, and compare the medians of the runs;
+# then count the same operations' instructions on both sides with callgrind
+# (bench/same_loop_ops.c), which no noise moves.
 #
-#   tools/bench_before.sh [--rev=REV] [--rounds=N]     (about 15 s per round)
+#   tools/bench_before.sh [--rev=REV] [--rounds=N]     (about 15 s per round, + 30 s)
 #
 # REV defaults to the parent of the commit whose subject starts with "multiloop:" (the runtime
 # before it had several loops); N to 5. Each run's JSON stays in build/release/before/
@@ -21,7 +23,7 @@ for arg in "$@"; do
     case $arg in
     --rev=*) rev=${arg#--rev=} ;;
     --rounds=*) rounds=${arg#--rounds=} ;;
-    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_before.sh: unknown argument $arg" >&2; exit 2 ;;
     esac
 done
@@ -72,4 +74,32 @@ for ((k = 1; k <= rounds; k++)); do
 done
 echo "before: $(git log -1 --format='%h %s' "$sha" | cut -c1-90)"
 echo "after:  $(git log -1 --format='%h %s' | cut -c1-90)$(git diff --quiet HEAD -- runtime include || echo ' (+ uncommitted changes)')"
-"$new" --tr-compare="$out/old-*.json:$out/new-*.json"
+"$new" --tr-compare="$out/old-*.json:$out/new-*.json" || rc=$?
+
+# The same operations counted in instructions (callgrind: no noise), with bench/same_loop_ops.c
+# built against each side's libtaskring.a; per operation from the difference of N and 3N.
+if command -v valgrind >/dev/null; then
+    libs=(-luring -lboost_context -lpthread -ldl)
+    flags=(-std=gnu17 -O2 -Wall -Wextra -Werror)
+    cc "${flags[@]}" -I"$src/include" bench/same_loop_ops.c "$src/build/libtaskring.a" \
+        "${libs[@]}" -o "$out/ops-old"
+    cc "${flags[@]}" -Iinclude bench/same_loop_ops.c build/release/libtaskring.a "${libs[@]}" \
+        -o "$out/ops-new"
+    irs() { # side mode n
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$out/ops-$1" "$2" "$3" 2>&1 |
+            awk '/Collected/ { print $4 }'
+    }
+    echo
+    echo "instructions per operation (callgrind; difference of N and 3N):"
+    printf '%-12s %10s %10s %8s\n' operation before after after/before
+    for spec in spawn_run:20:1000 spawn_await:20:1000 yield:100000:1 queue:100000:1; do
+        IFS=: read -r mode n per <<<"$spec" # per: operations per unit of n
+        line=$mode
+        for side in old new; do
+            a=$(irs "$side" "$mode" "$n") b=$(irs "$side" "$mode" $((3 * n)))
+            line+=" $(awk -v a="$a" -v b="$b" -v d=$((2 * n * per)) 'BEGIN { printf "%.1f", (b - a) / d }')"
+        done
+        awk '{ printf "%-12s %10s %10s %7.3fx\n", $1, $2, $3, $3 / $2 }' <<<"$line"
+    done
+fi
+exit "${rc:-0}"
