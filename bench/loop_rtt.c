@@ -11,6 +11,10 @@
  *   queue-prod the same, each queue owned by its producer's loop
  *   to_thread  tr_to_thread of a trivial function (a 1-loop runtime)
  *   spin       no round trips: only the spinners of `awake`, N yields on loop 0
+ *   msg_ring   the floor of `queue`, no runtime: two threads, each with its own ring, each
+ *              waiting for a CQE and answering with a MSG_RING SQE to the other's ring
+ *   condvar    the floor of `to_thread`, no runtime: a job handed to a worker thread waiting
+ *              on a pthread condvar, the answer waited for on another
  *
  * awake: a spinner task on every loop (tr_yield in a loop, counted) keeps each loop from ever
  * sleeping in io_uring_enter, so no doorbell is rung and no thread waits in the kernel. That is
@@ -27,6 +31,8 @@
 #include "taskring.h"
 
 #include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -194,15 +200,146 @@ static void *spin_main(void *arg) {
     return NULL;
 }
 
+/* ---- the floors, without the runtime (as bench/bench_loops.cpp measures them) ---- */
+
+static _Atomic int ring_fds[2] = {-1, -1};
+
+static int floor_ring_init(struct io_uring *ring) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN; /* the runtime's */
+    int rc = io_uring_queue_init_params(8, ring, &p);
+    if (rc == -EINVAL) {
+        memset(&p, 0, sizeof p);
+        rc = io_uring_queue_init_params(8, ring, &p);
+    }
+    return rc;
+}
+
+/* Send `data` to ring fd `to`, wait for the next CQE of our own ring: its user_data. */
+static uint64_t send_wait(struct io_uring *ring, int to, uint64_t data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    struct io_uring_cqe *cqe;
+    io_uring_prep_msg_ring(sqe, to, 0, data, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    if (io_uring_submit_and_wait(ring, 1) < 0 || io_uring_peek_cqe(ring, &cqe) < 0)
+        return 0;
+    uint64_t got = cqe->user_data;
+    io_uring_cqe_seen(ring, cqe);
+    return got;
+}
+
+static void *ring_echo(void *arg) {
+    (void)arg;
+    struct io_uring ring;
+    if (floor_ring_init(&ring) < 0) {
+        atomic_store(&ring_fds[1], -2);
+        return NULL;
+    }
+    atomic_store(&ring_fds[1], ring.ring_fd);
+    int peer;
+    while ((peer = atomic_load(&ring_fds[0])) == -1)
+        sched_yield();
+    struct io_uring_cqe *cqe;
+    if (peer >= 0 && io_uring_wait_cqe(&ring, &cqe) == 0) {
+        uint64_t got = cqe->user_data;
+        io_uring_cqe_seen(&ring, cqe);
+        while (got == 1)
+            got = send_wait(&ring, peer, 1);
+    }
+    io_uring_queue_exit(&ring);
+    return NULL;
+}
+
+static void msg_ring_floor(void) {
+    pthread_t echo_thread;
+    struct io_uring ring;
+    pthread_create(&echo_thread, NULL, ring_echo, NULL);
+    int rc = floor_ring_init(&ring);
+    atomic_store(&ring_fds[0], rc < 0 ? -2 : ring.ring_fd);
+    int peer;
+    while ((peer = atomic_load(&ring_fds[1])) == -1)
+        sched_yield();
+    if (rc < 0 || peer < 0) {
+        fail("io_uring_queue_init", rc < 0 ? rc : -EINVAL);
+    } else {
+        for (long i = 0; i < trips && !failed; i++)
+            if (send_wait(&ring, peer, 1) != 1)
+                fail("MSG_RING ping-pong", -EPROTO);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&ring); /* the stop message */
+        io_uring_prep_msg_ring(sqe, peer, 0, 2, 0);
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        io_uring_submit(&ring);
+    }
+    pthread_join(echo_thread, NULL);
+    if (rc == 0)
+        io_uring_queue_exit(&ring);
+}
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cv = PTHREAD_COND_INITIALIZER, done_cv = PTHREAD_COND_INITIALIZER;
+static bool job, answered, quit;
+
+static void *handoff_worker(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&mu);
+    for (;;) {
+        while (!job && !quit)
+            pthread_cond_wait(&job_cv, &mu);
+        if (!job)
+            break;
+        job = false;
+        pthread_mutex_unlock(&mu);
+        trivial(NULL);
+        pthread_mutex_lock(&mu);
+        answered = true;
+        pthread_cond_signal(&done_cv);
+    }
+    pthread_mutex_unlock(&mu);
+    return NULL;
+}
+
+static void condvar_floor(void) {
+    pthread_t worker;
+    pthread_create(&worker, NULL, handoff_worker, NULL);
+    for (long i = 0; i < trips; i++) {
+        pthread_mutex_lock(&mu);
+        job = true;
+        answered = false;
+        pthread_cond_signal(&job_cv);
+        while (!answered)
+            pthread_cond_wait(&done_cv, &mu);
+        pthread_mutex_unlock(&mu);
+    }
+    pthread_mutex_lock(&mu);
+    quit = true;
+    pthread_cond_signal(&job_cv);
+    pthread_mutex_unlock(&mu);
+    pthread_join(worker, NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3 || argc > 4 || (trips = strtol(argv[2], NULL, 10)) <= 0 ||
         (argc == 4 && strcmp(argv[3], "awake") != 0)) {
-        fprintf(stderr, "usage: %s same|spawn|queue|queue-prod|to_thread|spin N [awake]\n",
+        fprintf(stderr,
+                "usage: %s same|spawn|queue|queue-prod|to_thread|spin|msg_ring|condvar N "
+                "[awake]\n",
                 argv[0]);
         return 2;
     }
     awake = argc == 4;
     const char *mode = argv[1];
+    if (strcmp(mode, "msg_ring") == 0 || strcmp(mode, "condvar") == 0) {
+        uint64_t t0 = now_ns();
+        if (mode[0] == 'm')
+            msg_ring_floor();
+        else
+            condvar_floor();
+        uint64_t t1 = now_ns();
+        printf("%s %ld trips: %.3f ms, %.1f ns/trip (setup included)\n", mode, trips,
+               (t1 - t0) / 1e6, (double)(t1 - t0) / (double)trips);
+        return failed;
+    }
     tr_fn fn;
     void *arg = NULL;
     unsigned loops = 2;

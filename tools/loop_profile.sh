@@ -4,7 +4,8 @@
 # driver bench/loop_rtt.c (build/release/bench/taskring_loop_rtt). docs/performance.md
 # ("Loops") quotes its output.
 #
-#   tools/loop_profile.sh [MODE...]     default: same spawn queue queue-prod to_thread
+#   tools/loop_profile.sh [MODE...]
+#       MODE: same spawn queue queue-prod msg_ring to_thread condvar (default: all of them)
 #
 # Each figure is the difference of two runs, N1 and N2 round trips (setup and teardown cancel
 # out), divided by N2 - N1. Under valgrind the driver runs with bench/vg_uring_wait.c preloaded
@@ -17,7 +18,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 modes=("$@")
-((${#modes[@]})) || modes=(same spawn queue queue-prod to_thread)
+((${#modes[@]})) || modes=(same spawn queue queue-prod msg_ring to_thread condvar)
 n1=${LOOP_PROFILE_N1:-1000} n2=${LOOP_PROFILE_N2:-3000}
 
 tools/setup.sh >&2
