@@ -61,6 +61,7 @@ void register_floors();      // bench_floors.cpp: jump_fcontext, memcpy, io_urin
 void register_tasks();       // bench_tasks.cpp: spawn+run+finish+release, yield round trip
 void register_sync();        // bench_sync.cpp: queue ping-pong, lock handoff, event wake-up
 void register_gather();      // bench_gather.cpp: tr_gather and a task group of 100K tasks
+void register_loops();       // bench_loops.cpp: 2 loops' throughput, cross-loop round trips
 void register_snapshots();   // bench_snapshot.cpp: tr_all_tasks / _fill at N, churn
 void register_experiments(); // bench_experiments.cpp: page-fault floor, 1M sleepers, RSS
 

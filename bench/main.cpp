@@ -5,22 +5,30 @@
 //
 // Usage: taskring_bench [--quick] [--no_peer] [--python=EXE] [--peer_script=PATH]
 //                       [--peer_out=PATH] [--no_go] [--go=EXE] [--go_peer=PATH]
-//                       [google-benchmark flags...]
+//                       [--baseline=JSONS] [google-benchmark flags...]
+//        taskring_bench --tr-compare=BEFORE_JSONS:AFTER_JSONS
+// --baseline: earlier runs' JSON for the "vs before" rows (default: before/old-*.json beside
+// --benchmark_out if tools/bench_before.sh left any, else taskring_bench.prev.json there, which
+// tools/bench.sh copies aside before each run).
 // Defaults added before the user's flags (which override them):
 //   --benchmark_repetitions=5 --benchmark_display_aggregates_only=true
 //   --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json --benchmark_out_format=json
 // The peer's JSON goes to --peer_out (default: taskring_peer.json beside --benchmark_out); the
-// Go peer's to taskring_go_peer.json beside it, its binary to chan_pingpong_go there.
+// Go peer's to taskring_go_peer.json and taskring_go_peer_cross.json beside it, its binary to
+// chan_pingpong_go there.
 // Exit status: 0 when every benchmark ran (MISS rows included), 1 when one failed.
 #include "bench.hpp"
 
 #include "taskring.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <glob.h>
+#include <sstream>
 #include <map>
 #include <string>
 #include <sys/stat.h>
@@ -198,20 +206,27 @@ Peer run_peer(const std::string &python, const std::string &script, const std::s
     return p;
 }
 
-// The Go peer: built with `go build` into out_dir, then run with GOMAXPROCS=1 in its
-// environment (it sets it again itself). Skipped, with the reason as its status, when go is not
-// on PATH: Go is optional (tools/bench.sh installs golang-go when it can; CI never does).
-Peer run_go_peer(const std::string &go, const std::string &source, const std::string &out_dir,
-                 bool quick) {
-    Peer p;
-    if (!find_in_path(go)) {
-        p.status = "skipped: " + go + " not on PATH (tools/bench.sh installs golang-go)";
-        return p;
-    }
-    if (access(source.c_str(), R_OK) != 0) {
-        p.status = "skipped: Go peer missing: " + source;
-        return p;
-    }
+// The Go peer: built with `go build` into out_dir, then run twice: with GOMAXPROCS=1 (both
+// goroutines on one thread) and with GOMAXPROCS=2 and --cross (each goroutine locked to a thread
+// of its own), each setting GOMAXPROCS in its environment (the peer sets it again itself).
+// Skipped, with the reason as their status, when go is not on PATH: Go is optional
+// (tools/bench.sh installs golang-go when it can; CI never does).
+struct GoPeers {
+    Peer one;   // GOMAXPROCS=1: beside sync/queue_pingpong
+    Peer cross; // GOMAXPROCS=2, two OS threads: beside loops/queue_pingpong_cross
+};
+
+GoPeers run_go_peer(const std::string &go, const std::string &source, const std::string &out_dir,
+                    bool quick) {
+    GoPeers g;
+    auto skip = [&g](const std::string &why) {
+        g.one.status = g.cross.status = why;
+        return g;
+    };
+    if (!find_in_path(go))
+        return skip("skipped: " + go + " not on PATH (tools/bench.sh installs golang-go)");
+    if (access(source.c_str(), R_OK) != 0)
+        return skip("skipped: Go peer missing: " + source);
     std::string dir = out_dir;
     if (dir.empty() || dir[0] != '/') {
         char cwd[4096];
@@ -227,26 +242,162 @@ Peer run_go_peer(const std::string &go, const std::string &source, const std::st
     build.insert(build.end(), {go, "build", "-o", bin, source});
     fprintf(stderr, "\n[taskring_bench] building the Go peer: %s\n", source.c_str());
     std::string out, err;
-    if (!run_child(build, 300, &out, &err)) {
-        p.status = "Go peer build failed: " + err;
+    if (!run_child(build, 300, &out, &err))
+        return skip("Go peer build failed: " + err);
+    auto run = [&](bool cross, const std::string &json_name) {
+        Peer p;
+        const char *procs = cross ? "GOMAXPROCS=2" : "GOMAXPROCS=1";
+        fprintf(stderr, "[taskring_bench] running the Go peer: %s %s%s%s\n", procs, bin.c_str(),
+                cross ? " --cross" : "", quick ? " --quick" : "");
+        std::vector<std::string> args = {"env", procs, bin};
+        if (cross)
+            args.push_back("--cross");
+        if (quick)
+            args.push_back("--quick");
+        std::string o, e;
+        if (!run_child(args, 120, &o, &e)) {
+            p.status = "Go peer failed: " + e;
+            return p;
+        }
+        p.ran = true;
+        p.json = o;
+        std::ofstream f(dir + json_name);
+        f << o;
         return p;
-    }
-    fprintf(stderr, "[taskring_bench] running the Go peer: GOMAXPROCS=1 %s%s\n", bin.c_str(),
-            quick ? " --quick" : "");
-    std::vector<std::string> run = {"env", "GOMAXPROCS=1", bin};
-    if (quick)
-        run.push_back("--quick");
-    out.clear();
-    if (!run_child(run, 120, &out, &err)) {
-        p.status = "Go peer failed: " + err;
-        return p;
-    }
-    p.ran = true;
-    p.json = out;
-    std::ofstream f(dir + "taskring_go_peer.json");
-    f << out;
-    return p;
+    };
+    g.one = run(false, "taskring_go_peer.json");
+    g.cross = run(true, "taskring_go_peer_cross.json");
+    return g;
 }
+
+// ---- the baseline: an earlier run's medians
+// ------------------------------------------------------ The "vs before" rows compare this run's
+// same-loop figures with an earlier run's JSON (written by google-benchmark's JSON reporter): by
+// default taskring_bench.prev.json beside
+// --benchmark_out, the previous run's, which tools/bench.sh copies aside before each run; or
+// the runs of an older build that tools/bench_before.sh leaves in before/old-*.json there. With
+// several files a figure is the median of the files' medians.
+
+struct RunFile {
+    std::string path, date, exe, text;
+};
+
+std::string json_str(const std::string &text, size_t from, const std::string &key) {
+    std::string pat = "\"" + key + "\": \"";
+    size_t at = text.find(pat, from);
+    if (at == std::string::npos)
+        return "";
+    size_t b = at + pat.size(), e = text.find('"', b);
+    return e == std::string::npos ? "" : text.substr(b, e - b);
+}
+
+double json_num(const std::string &text, size_t from, size_t to, const std::string &key) {
+    std::string pat = "\"" + key + "\": ";
+    size_t at = text.find(pat, from);
+    if (at == std::string::npos || at >= to)
+        return NAN;
+    const char *b = text.c_str() + at + pat.size();
+    char *e = nullptr;
+    double v = strtod(b, &e);
+    return e == b ? NAN : v;
+}
+
+// Comma-separated paths, each may be a glob pattern; relative ones are taken as they are (the
+// caller's directory). Files that cannot be read are left out.
+std::vector<RunFile> load_runs(const std::string &spec) {
+    std::vector<RunFile> runs;
+    size_t pos = 0;
+    while (pos <= spec.size()) {
+        size_t end = spec.find(',', pos);
+        if (end == std::string::npos)
+            end = spec.size();
+        std::string pat = spec.substr(pos, end - pos);
+        pos = end + 1;
+        if (pat.empty())
+            continue;
+        glob_t g;
+        if (glob(pat.c_str(), 0, nullptr, &g) != 0)
+            continue;
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            std::ifstream f(g.gl_pathv[i]);
+            std::stringstream ss;
+            ss << f.rdbuf();
+            if (!f)
+                continue;
+            RunFile r;
+            r.path = g.gl_pathv[i];
+            r.text = ss.str();
+            r.date = json_str(r.text, 0, "date");
+            r.exe = json_str(r.text, 0, "executable");
+            runs.push_back(r);
+        }
+        globfree(&g);
+    }
+    return runs;
+}
+
+// The median's real time per item of benchmark `name` in one file; NAN when absent.
+double file_per_item(const RunFile &f, const std::string &name) {
+    std::string pat = "\"name\": \"" + name + "_median\",";
+    size_t at = f.text.find(pat);
+    if (at == std::string::npos)
+        return NAN;
+    size_t end = f.text.find('}', at);
+    double real = json_num(f.text, at, end, "real_time");
+    double items = json_num(f.text, at, end, "items");
+    std::string unit = json_str(f.text, at, "time_unit");
+    double mul = unit == "us" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9 : 1;
+    return real * mul / (std::isnan(items) || items <= 0 ? 1 : items);
+}
+
+double median_of(std::vector<double> v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
+    if (v.empty())
+        return NAN;
+    std::sort(v.begin(), v.end());
+    size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
+// The median over the files of their figures for `name` (NAN when none has it); each file's
+// figure is appended to *each if given.
+double runs_per_item(const std::vector<RunFile> &runs, const std::string &name,
+                     std::vector<double> *each = nullptr) {
+    std::vector<double> v;
+    for (const RunFile &f : runs)
+        v.push_back(file_per_item(f, name));
+    if (each)
+        *each = v;
+    return median_of(v);
+}
+
+struct Baseline {
+    std::string spec; // what --baseline named (or the default chosen)
+    std::vector<RunFile> runs;
+    std::string describe() const {
+        if (runs.empty())
+            return "no earlier run's JSON (" + spec +
+                   "): tools/bench.sh keeps the previous run's; tools/bench_before.sh runs an "
+                   "older commit";
+        std::string d = std::to_string(runs.size()) + (runs.size() == 1 ? " run: " : " runs: ");
+        for (size_t i = 0; i < runs.size(); i++)
+            d += (i ? ", " : "") + runs[i].path;
+        d += " (" + runs.front().date + (runs.size() > 1 ? " ... " + runs.back().date : "") +
+             "; built as " + runs.front().exe + ")";
+        return d;
+    }
+};
+
+// The same-loop figures this issue must not slow down (the "vs before" rows, <= 3% worse).
+const struct {
+    const char *name, *label;
+} kSameLoopRows[] = {
+    {"task/spawn_run_release/k:1000", "spawn+run+finish+release"},
+    {"task/spawn_await_release/k:1000", "spawn+await+release"},
+    {"task/yield_rtt", "tr_yield round trip"},
+    {"sync/queue_pingpong/maxsize:1", "tr_queue ping-pong round trip"},
+};
+constexpr double kSameLoopLimit = 1.03;
 
 // ---- formatting ---------------------------------------------------------------------------------
 
@@ -353,7 +504,9 @@ const char *kEventWake = "sync/event_wake/waiters:100000";
 const char *kGather = "gather/spawn_gather_release/n:100000";
 const char *kGroup = "group/spawn_wait_free/n:100000";
 
-void print_summary(const Peer &peer, const Peer &go, int reps, double wall_s) {
+void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline, int reps,
+                   double wall_s) {
+    const Peer &go = gp.one;
     const double jump = per_item("floor/jump_fcontext_rtt");
     const double yield = per_item("task/yield_rtt");
     const double spawn = per_item("task/spawn_run_release/k:1000");
@@ -452,7 +605,59 @@ void print_summary(const Peer &peer, const Peer &go, int reps, double wall_s) {
         t.row({"RSS per task, 1M sleeping", fmt_bytes(s), "-", "-", "<= 4.5 KiB",
                verdict(!std::isnan(s), s <= 4.5 * 1024)});
     }
+    // Loops (bench_loops.cpp): alternating rounds, medians; a ratio is the median of the
+    // per-round ratios, each against its same-round floor.
+    {
+        const char *tp = "loops/spawn_throughput";
+        double r1 = counter(tp, "rate_1loop"), r2 = counter(tp, "rate_2loops");
+        double x2 = counter(tp, "speedup_2loops"), xr = counter(tp, "speedup_2runtimes");
+        double xm = counter(tp, "speedup_machine");
+        t.row({"2 loops: spawn+await throughput, total", fmt_rate(r2),
+               "1 loop " + fmt_rate(r1) + " (2 runtimes " + fmt_ratio(xr) + ", 2 threads " +
+                   fmt_ratio(xm) + ")",
+               fmt_ratio(x2), ">= 1.8x 1 loop", verdict(!std::isnan(x2), x2 >= 1.8)});
+        const char *sa = "loops/spawn_await_rtt";
+        double cross = counter(sa, "cross_ns"), same = counter(sa, "same_ns");
+        t.row({"cross-loop spawn+await round trip", fmt_ns(cross), "same-loop " + fmt_ns(same),
+               fmt_ratio(counter(sa, "cross_over_same")), "report; <= 5 us",
+               verdict(!std::isnan(cross), cross <= 5000)});
+        const char *qp = "loops/queue_pingpong_cross";
+        double best = counter(qp, "best_ns"), msg = counter(qp, "msg_ring_ns");
+        double qr = counter(qp, "best_over_msg_ring");
+        bool consumer = counter(qp, "best_is_consumer") == 1;
+        t.row({std::string("cross-loop tr_queue ping-pong rtt (") +
+                   (consumer ? "consumer" : "producer") + "-owned)",
+               fmt_ns(best), "raw MSG_RING ping-pong " + fmt_ns(msg), fmt_ratio(qr),
+               "<= 1.5x floor", verdict(!std::isnan(qr), qr <= 1.5)});
+        double g = peer_num(gp.cross, "chan_pingpong_cross_rtt_ns");
+        std::string gv = gp.cross.ran ? "Go (" + peer_str(gp.cross, "go") + ") " : "Go ";
+        t.row({"  Go chan ping-pong, 2 threads (GOMAXPROCS=2)", fmt_ns(best),
+               gp.cross.ran ? gv + fmt_ns(g) : gv + gp.cross.status,
+               gp.cross.ran ? fmt_ratio(best / g) : "-", "report", "-"});
+        const char *tt = "loops/to_thread_rtt";
+        double tn = counter(tt, "to_thread_ns"), cv = counter(tt, "condvar_ns");
+        double tr = counter(tt, "to_thread_over_condvar");
+        t.row({"tr_to_thread round trip", fmt_ns(tn), "pthread condvar handoff " + fmt_ns(cv),
+               fmt_ratio(tr), "<= 1.5x floor", verdict(!std::isnan(tr), tr <= 1.5)});
+    }
+    for (const auto &r : kSameLoopRows) {
+        double now = per_item(r.name), before = runs_per_item(baseline.runs, r.name);
+        bool known = !std::isnan(now) && !std::isnan(before);
+        t.row(
+            {std::string("same loop vs before: ") + r.label, fmt_ns(now),
+             baseline.runs.empty() ? "skipped: no earlier run's JSON" : "before " + fmt_ns(before),
+             fmt_ratio(now / before), "<= 1.03x before",
+             baseline.runs.empty() ? "skipped" : verdict(known, now / before <= kSameLoopLimit)});
+    }
     t.print();
+    printf("\nLoops rows: alternating rounds (medians; a ratio is the median of per-round ratios "
+           "against the same round's floor).\nOn %ld cores a second loop competes with "
+           "everything else the machine runs: \"2 threads\" is what two threads of private "
+           "integer work get\nover one in the same rounds, \"2 runtimes\" two separate 1-loop "
+           "runtimes; a cross-thread round trip waits for the threads to be woken\n(context "
+           "switches per op in the details).\n",
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("\"vs before\" baseline: %s\n", baseline.describe().c_str());
 
     printf("\n---- details ----\n");
     Table d;
@@ -519,6 +724,30 @@ void print_summary(const Peer &peer, const Peer &go, int reps, double wall_s) {
     d.row({"  lateness p50 / p99 / max", fmt_ns(counter(sl, "late_p50_ns")),
            fmt_ns(counter(sl, "late_p99_ns")), fmt_ns(counter(sl, "late_max_ns")), ""});
     d.row({"  worst wall of the repetitions", fmt_ns(counter(sl, "wall_ns_worst")), "", "", ""});
+    d.row({"loops (alternating rounds)", "per op", "context switches/op", "", ""});
+    {
+        const char *tp = "loops/spawn_throughput";
+        d.row({"  spawn+await throughput: 1 loop / 2 loops / 2 runtimes",
+               fmt_rate(counter(tp, "rate_1loop")), fmt_rate(counter(tp, "rate_2loops")),
+               fmt_rate(counter(tp, "rate_2runtimes")),
+               fmt_count(counter(tp, "rounds")) + " rounds"});
+        auto rtt = [&d](const std::string &what, const char *name, const char *ns,
+                        const char *csw) {
+            d.row(
+                {"  " + what, fmt_ns(counter(name, ns)), fmt("%.2f", counter(name, csw)), "", ""});
+        };
+        const char *sa = "loops/spawn_await_rtt", *qp = "loops/queue_pingpong_cross";
+        const char *tt = "loops/to_thread_rtt";
+        rtt("spawn+await, same loop (2-loop runtime)", sa, "same_ns", "same_csw_per_op");
+        rtt("spawn+await, tr_spawn_on(1) from loop 0", sa, "cross_ns", "cross_csw_per_op");
+        rtt("queue ping-pong, queues on their consumer's loop", qp, "consumer_owned_ns",
+            "consumer_csw_per_op");
+        rtt("queue ping-pong, queues on their producer's loop", qp, "producer_owned_ns",
+            "producer_csw_per_op");
+        rtt("raw MSG_RING ping-pong, 2 threads", qp, "msg_ring_ns", "msg_ring_csw_per_op");
+        rtt("tr_to_thread", tt, "to_thread_ns", "to_thread_csw_per_op");
+        rtt("pthread condvar handoff", tt, "condvar_ns", "condvar_csw_per_op");
+    }
     d.row({"memory (fresh process)", "RSS/task", "VSZ/task", "", ""});
     d.row({"  1M scheduled-not-started",
            fmt_bytes(counter("memory/unstarted/n:1000000", "bytes_per_task")),
@@ -593,10 +822,54 @@ void usage() {
            "  --no_go              skip the Go peer (it is skipped anyway when go is not on PATH)\n"
            "  --go=EXE             go command for the Go peer (default go)\n"
            "  --go_peer=PATH       default %s\n"
+           "  --baseline=JSONS     earlier runs for the \"vs before\" rows (comma-separated,\n"
+           "                       globs); default before/old-*.json if any, else\n"
+           "                       taskring_bench.prev.json, beside --benchmark_out\n"
+           "  --tr-compare=B:A     only compare the same-loop rows of two sets of JSONs\n"
            "  --benchmark_*        google-benchmark flags; defaults: --benchmark_repetitions=5\n"
            "                       --benchmark_min_time=0.2 --benchmark_out=taskring_bench.json\n"
            "Plot: tools/plot_all_tasks.sh BENCH_JSON PEER_JSON\n\n",
            TASKRING_PEER_SCRIPT, TASKRING_GO_PEER);
+}
+
+// --tr-compare=BEFORE:AFTER (each a comma-separated list of JSON files or globs, typically
+// alternating runs of two builds, as tools/bench_before.sh makes them): the same-loop rows,
+// the median over each side's runs, the ratio, and each run's figure.
+int compare_main(const std::string &arg) {
+    size_t colon = arg.find(':');
+    if (colon == std::string::npos) {
+        fprintf(stderr, "--tr-compare=BEFORE_JSONS:AFTER_JSONS\n");
+        return 2;
+    }
+    std::vector<RunFile> before = load_runs(arg.substr(0, colon));
+    std::vector<RunFile> after = load_runs(arg.substr(colon + 1));
+    if (before.empty() || after.empty()) {
+        fprintf(stderr, "--tr-compare: no readable JSON on the %s side\n",
+                before.empty() ? "before" : "after");
+        return 2;
+    }
+    printf("same-loop figures: medians of %zu runs before (%s) and %zu after (%s)\n", before.size(),
+           before.front().exe.c_str(), after.size(), after.front().exe.c_str());
+    Table t;
+    t.row({"figure", "before", "after", "after/before", "target", "result", "before runs",
+           "after runs"});
+    bool all = true;
+    for (const auto &r : kSameLoopRows) {
+        std::vector<double> eb, ea;
+        double b = runs_per_item(before, r.name, &eb), a = runs_per_item(after, r.name, &ea);
+        auto list = [](const std::vector<double> &v) {
+            std::string l;
+            for (double x : v)
+                l += (l.empty() ? "" : " ") + fmt("%.1f", x);
+            return l;
+        };
+        bool known = !std::isnan(a) && !std::isnan(b);
+        all &= known;
+        t.row({r.label, fmt_ns(b), fmt_ns(a), fmt_ratio(a / b), "<= 1.03x before",
+               verdict(known, a / b <= kSameLoopLimit), list(eb), list(ea)});
+    }
+    t.print();
+    return all ? 0 : 1;
 }
 
 } // namespace
@@ -606,11 +879,13 @@ int main(int argc, char **argv) {
     using namespace trb;
     if (argc >= 2 && strncmp(argv[1], "--tr-probe=", 11) == 0)
         return probe_main(argv[1] + 11);
+    if (argc >= 2 && strncmp(argv[1], "--tr-compare=", 13) == 0)
+        return compare_main(argv[1] + 13);
 
     uint64_t t_start = now_ns();
     bool no_peer = false, no_go = false;
     std::string python = "python3", peer_script = TASKRING_PEER_SCRIPT, peer_out;
-    std::string go_exe = "go", go_peer = TASKRING_GO_PEER;
+    std::string go_exe = "go", go_peer = TASKRING_GO_PEER, baseline_spec;
     std::vector<std::string> user;
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
@@ -630,6 +905,8 @@ int main(int argc, char **argv) {
             go_exe = a.substr(5);
         else if (a.rfind("--go_peer=", 0) == 0)
             go_peer = a.substr(10);
+        else if (a.rfind("--baseline=", 0) == 0)
+            baseline_spec = a.substr(11);
         else {
             if (a == "--help" || a == "-h")
                 usage();
@@ -661,6 +938,17 @@ int main(int argc, char **argv) {
     }
     if (peer_out.empty())
         peer_out = dir_of(out) + "taskring_peer.json";
+    // Read now: this run's JSON may be the file a baseline names (it is rewritten as we go).
+    Baseline baseline;
+    if (baseline_spec.empty()) {
+        baseline_spec = dir_of(out) + "before/old-*.json";
+        baseline.runs = load_runs(baseline_spec);
+        if (baseline.runs.empty())
+            baseline_spec = dir_of(out) + "taskring_bench.prev.json";
+    }
+    baseline.spec = baseline_spec;
+    if (baseline.runs.empty())
+        baseline.runs = load_runs(baseline_spec);
 
     std::vector<char *> bargv;
     for (std::string &a : args)
@@ -675,6 +963,7 @@ int main(int argc, char **argv) {
     register_tasks();
     register_sync();
     register_gather();
+    register_loops();
     register_snapshots();
     register_experiments();
 
@@ -696,15 +985,20 @@ int main(int argc, char **argv) {
     else
         peer = run_peer(python, peer_script, peer_out, g_opt.quick);
 
-    Peer go;
+    GoPeers go;
     if (no_go)
-        go.status = "skipped (--no_go)";
+        go.one.status = go.cross.status = "skipped (--no_go)";
     else
         go = run_go_peer(go_exe, go_peer, dir_of(out), g_opt.quick);
 
-    print_summary(peer, go, reps, (now_ns() - t_start) * 1e-9);
-    printf("JSON: %s%s%s%s%s\n", out.c_str(), peer.ran ? ", " : "",
-           peer.ran ? peer_out.c_str() : "", go.ran ? ", " : "",
-           go.ran ? (dir_of(out) + "taskring_go_peer.json").c_str() : "");
+    print_summary(peer, go, baseline, reps, (now_ns() - t_start) * 1e-9);
+    std::string jsons = out;
+    if (peer.ran)
+        jsons += ", " + peer_out;
+    if (go.one.ran)
+        jsons += ", " + dir_of(out) + "taskring_go_peer.json";
+    if (go.cross.ran)
+        jsons += ", " + dir_of(out) + "taskring_go_peer_cross.json";
+    printf("JSON: %s\n", jsons.c_str());
     return g_failed ? 1 : 0;
 }

@@ -12,6 +12,11 @@
 # It runs in build/release, so its results land there (taskring_bench.json,
 # taskring_peer.json; plot them with tools/plot_all_tasks.sh), and relative paths given as
 # arguments are relative to build/release.
+#
+# The summary's "same loop vs before" rows compare this run with an earlier one: the runs of an
+# older commit that tools/bench_before.sh leaves in build/release/before/old-*.json if there
+# are any, else the previous run's taskring_bench.json, which this script first copies aside to
+# taskring_bench.prev.json. --baseline=JSONS names others.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,6 +33,14 @@ cd build/release
 if [[ ! -x $bench ]]; then
     echo "bench.sh: build/release/$bench was not built (TASKRING_BUILD_BENCH off?)" >&2
     exit 1
+fi
+baseline_given=0
+for arg in "$@"; do
+    [[ $arg == --baseline=* ]] && baseline_given=1
+done
+if ((!baseline_given)) && [[ -f taskring_bench.json ]]; then
+    cp taskring_bench.json taskring_bench.prev.json
+    echo "bench.sh: the previous run's JSON is in build/release/taskring_bench.prev.json" >&2
 fi
 rc=0
 "./$bench" "$@" || rc=$?
