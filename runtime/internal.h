@@ -353,7 +353,7 @@ struct tr_loop {
     bool cancel_retry;          /* a cancellation could not be posted: the stop pass runs again */
     struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
     unsigned offloaded;         /* tasks waiting in tr_to_thread (worker.c) */
-    unsigned any_next;          /* TR_LOOP_ANY's moving start (runtime.c) */
+    unsigned any_next;          /* TR_LOOP_ANY calls from this loop: ties' turn (runtime.c) */
     tr_task *current;           /* running task, NULL while the scheduler runs */
     unsigned turn_left;         /* dispatches left before the scheduler polls again */
     fcontext_t sched_ctx;       /* the scheduler's context on the thread's own stack */

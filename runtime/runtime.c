@@ -242,19 +242,32 @@ void runtime_awake(struct tr_loop *loop) {
 
 /* ---- choosing a loop, spawning on one ----------------------------------------------------- */
 
-/* TR_LOOP_ANY: the loop with the fewest live tasks as of its last turn, scanning from a
- * point that moves on each call, so that ties (an idle runtime) go round-robin. */
-static unsigned choose_loop(struct tr_runtime *rt, unsigned start) {
-    unsigned best = start % rt->nloops;
+/*
+ * TR_LOOP_ANY: the loop with the fewest live tasks as of its last turn; ties go round-robin:
+ * call number `turn` takes the (turn % ties)-th of the loops that tie (from a loop, its own
+ * counter, so that no write is shared with other loops; from a handle's thread, rt->rr).
+ * Scanning from a moving start instead would favour the loop after one that never ties, the
+ * caller's own loop typically (it has the caller). The counts may move between the two
+ * passes: then the first pass's choice stands.
+ */
+static unsigned choose_loop(struct tr_runtime *rt, unsigned turn) {
+    unsigned best = 0, ties = 0;
     size_t best_live = SIZE_MAX;
-    for (unsigned k = 0; k < rt->nloops; k++) {
-        unsigned i = (start + k) % rt->nloops;
+    for (unsigned i = 0; i < rt->nloops; i++) {
         size_t live = atomic_load_explicit(&rt->ports[i].live, memory_order_relaxed);
         if (live < best_live) {
             best = i;
             best_live = live;
+            ties = 1;
+        } else if (live == best_live) {
+            ties++;
         }
     }
+    unsigned pick = turn % ties;
+    for (unsigned i = 0; i < rt->nloops; i++)
+        if (atomic_load_explicit(&rt->ports[i].live, memory_order_relaxed) == best_live &&
+            pick-- == 0)
+            return i;
     return best;
 }
 
