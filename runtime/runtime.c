@@ -299,6 +299,10 @@ static tr_task *spawn_on(unsigned id, tr_fn fn, void *arg, const char *name) {
         errno = EINVAL;
         return NULL;
     }
+    if (atomic_load_explicit(&rt->stopping, memory_order_acquire)) {
+        errno = ESHUTDOWN; /* main has returned: what is left is being cancelled */
+        return NULL;
+    }
     if (id == loop->id)
         return task_create(loop, fn, arg, name, 2);
     struct spawn_req r = {fn, arg, name, NULL, 0};
