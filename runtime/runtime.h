@@ -50,6 +50,7 @@ struct workers {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct job *head, *tail;
+    unsigned queued; /* jobs in the queue, not yet taken by a worker */
     unsigned threads, idle, max;
     bool stop;
     pthread_t *ids; /* started threads, for the join at the end */

@@ -47,6 +47,7 @@ static void *worker_main(void *arg) {
         w->head = j->next;
         if (!w->head)
             w->tail = NULL;
+        w->queued--;
         pthread_mutex_unlock(&w->mu);
         j->result = j->fn(j->arg);
         (void)inbox_post(rt, j->loop, &j->done); /* the caller's loop waits: it is open */
@@ -77,13 +78,18 @@ static bool start_worker(struct workers *w) {
     return true;
 }
 
-/* Queue j; -EAGAIN when no thread runs and none could be started. */
+/*
+ * Queue j; -EAGAIN when no thread runs and none could be started. A new thread starts when
+ * the idle ones are all spoken for by jobs queued already: an idle worker that was signalled
+ * counts as idle until it wakes up, so two jobs in a row must not both count on it.
+ */
 static int workers_submit(struct workers *w, struct job *j) {
     pthread_mutex_lock(&w->mu);
-    if (w->idle == 0 && w->threads < w->max && !start_worker(w) && w->threads == 0) {
+    if (w->queued >= w->idle && w->threads < w->max && !start_worker(w) && w->threads == 0) {
         pthread_mutex_unlock(&w->mu);
         return -EAGAIN;
     }
+    w->queued++;
     j->next = NULL;
     if (w->tail)
         w->tail->next = j;
