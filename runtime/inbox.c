@@ -99,12 +99,17 @@ static void die(const char *what) {
 
 void inbox_post_task(struct tr_loop *from, struct tr_loop *to, tr_task *t) {
     (void)from;
+    /* Read before the push: once the task is in, `to` may run it, see it leave, and (the
+     * runtime over) end and free its loop before this thread rings; the runtime and its
+     * ports outlive every loop thread. */
+    struct tr_runtime *rt = to->rt;
+    unsigned id = to->id;
     /* Release: whoever reads `at` and finds `to` also sees the task as it left. */
     atomic_store_explicit(&t->at, to, memory_order_release);
     /* A loop closes its inbox only when no task of the runtime is left: this one is. */
-    if (push(to->port, (uintptr_t)t | REF_TASK) < 0)
+    if (push(&rt->ports[id], (uintptr_t)t | REF_TASK) < 0)
         die("internal error: a task moved to a loop that has ended");
-    ring(to->rt, to->id);
+    ring(rt, id);
 }
 
 static void deliver(struct tr_loop *loop, uintptr_t ref) {
