@@ -39,6 +39,7 @@ enum {
     TRIM_WHEN_IDLE = 4096, /* ... and before the loop sleeps */
 };
 #define VALGRIND_SLICE_NS UINT64_C(1000000)
+#define DEADLOCK_RECHECK_NS UINT64_C(50000000)
 
 /* Ask for the flags that suit one thread owning its ring; drop what the kernel refuses. */
 static int ring_init(struct tr_loop *loop, unsigned entries) {
@@ -107,9 +108,14 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
     if (may_block && idle) {
         if (runtime_finished(loop) && registry_shard_live(loop) == 0)
             return; /* the runtime is over: leave */
+        /* What is queued goes out first (a doorbell for another loop, completing at once):
+         * left in the queue, it would read as work and the loop would sleep unmarked. */
+        if (io_uring_sq_ready(&loop->ring))
+            io_uring_submit(&loop->ring);
         tr_task *first = timer_heap_top(&loop->timers);
-        if (!first && loop->inflight == 0 && loop->offloaded == 0 &&
-            io_uring_sq_ready(&loop->ring) == 0 && !runtime_idle(loop)) {
+        bool stuck = !first && loop->inflight == 0 && loop->offloaded == 0 &&
+                     io_uring_sq_ready(&loop->ring) == 0;
+        if (stuck && !runtime_idle(loop)) {
             deadlock_break(loop); /* the cancelled tasks are runnable now */
             return;
         }
@@ -122,6 +128,10 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
         }
         struct __kernel_timespec ts, *tsp = NULL;
         uint64_t wait = first ? first->deadline_ns - loop->now_ns : UINT64_MAX;
+        /* Loop 0 of several, stuck: it looks again now and then, whether or not a poke came
+         * (a backstop for the deadlock check across loops; see runtime.c). */
+        if (stuck && loop->id == 0 && loop->rt->nloops > 1 && wait > DEADLOCK_RECHECK_NS)
+            wait = DEADLOCK_RECHECK_NS;
         if (wait != UINT64_MAX) {
             ts.tv_sec = (long long)(wait / 1000000000u);
             ts.tv_nsec = (long long)(wait % 1000000000u);

@@ -215,11 +215,7 @@ bool runtime_idle(struct tr_loop *loop) {
         return false; /* the loop alone decides: a local deadlock check */
     reg_write(&loop->port->stuck_reg, true);
     if (loop->id != 0) {
-        /* Loop 0 decides, when it is stuck too: then wake it to look. Not stuck, it looks
-         * when it gets there (both marks are written before the other's is read: one of the
-         * two sees the other). */
-        if (atomic_load_explicit(&rt->ports[0].stuck_reg, memory_order_seq_cst) & 1)
-            inbox_ring(rt, 0);
+        inbox_ring(rt, 0); /* loop 0 decides */
         return true;
     }
     if (!handles && !all_quiet(rt) && all_stuck(rt)) {
