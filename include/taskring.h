@@ -94,7 +94,8 @@ int tr_run_with(const tr_options *opts, tr_fn main, void *arg, void **result);
  * tr_spawn on loop `loop` of the caller's runtime (numbered from 0), or TR_LOOP_ANY. From a
  * task of another loop the caller is carried to that loop for the spawn. Errors (NULL + errno):
  * EINVAL (fn NULL, or loop >= tr_loop_count() and not TR_LOOP_ANY), EPERM (not in a task),
- * ENOMEM. Once main has returned a new task is cancelled before it runs, as with tr_spawn.
+ * ESHUTDOWN (main has returned: what is left is being cancelled; tr_spawn instead gives a
+ * task cancelled before it runs), ENOMEM.
  */
 tr_task *tr_spawn_on(unsigned loop, tr_fn fn, void *arg);
 tr_task *tr_spawn_on_named(unsigned loop, tr_fn fn, void *arg, const char *name);
