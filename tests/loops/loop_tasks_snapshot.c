@@ -36,7 +36,7 @@ static void check_set_of_loop(struct shared *s, tr_taskset *set, int l, tr_task 
         for (k = 0; k < per_loop[l] && s->tasks[l][k] != t; k++)
             ;
         CHECK(k < per_loop[l]); /* one of loop l's */
-        char want[16], name[32];
+        char want[32], name[32];
         snprintf(want, sizeof want, "L%d-%d", l, k);
         CHECK(tr_task_name_copy(t, name, sizeof name) > 0);
         CHECK(strcmp(name, want) == 0);
@@ -75,7 +75,7 @@ static void *main_task(void *arg) {
     tr_task *me = tr_current();
     for (int l = 0; l < LOOPS; l++)
         for (int k = 0; k < per_loop[l]; k++) {
-            char name[16];
+            char name[32];
             snprintf(name, sizeof name, "L%d-%d", l, k);
             s.tasks[l][k] = spawn_on((unsigned)l, parked, &s, name);
         }
