@@ -554,13 +554,6 @@ static void cancel_and_settle(struct tr_loop *loop, tr_task *self, tr_task *t) {
     tr_shield_end(&shield);
 }
 
-/* A done task's outcome, as tr_await gives it. */
-static int outcome(tr_task *t, void **result) {
-    if (result)
-        *result = t->result;
-    return task_take_exit_code(t);
-}
-
 static int wait_for_there(void *p) {
     struct hop_args *h = p;
     return tr_wait_for(h->a, (uint64_t)h->c, h->b);
@@ -579,7 +572,7 @@ TR_EXPORT int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result) {
     if (t == self)
         return -EDEADLK;
     if (is_done(t))
-        return outcome(t, result);
+        return task_outcome(t, result);
     if (closes_cycle(self, t))
         return -EDEADLK;
 
@@ -603,7 +596,7 @@ TR_EXPORT int tr_wait_for(tr_task *t, uint64_t timeout_ns, void **result) {
     }
     if (rc == 0 || is_done(t)) {
         /* t finished before anything cut the wait short: its outcome, whatever came after. */
-        rc = outcome(t, result);
+        rc = task_outcome(t, result);
     } else if (rc == -ETIME || rc == -ECANCELED) {
         cancel_and_settle(loop, self, t);
         /* A task that failed while being cancelled says more than the timeout (asyncio

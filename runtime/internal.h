@@ -533,6 +533,9 @@ void task_finish(struct tr_loop *loop, tr_task *t, void *result);
 void task_unref(tr_task *t);
 /* The error t finished with, marked as seen: nobody need be told it was never retrieved. */
 int task_take_exit_code(tr_task *t);
+/* A done task's outcome, as tr_await gives it: its return value into *result (if not NULL:
+ * also when it failed), its error (retrieved) as the return value. */
+int task_outcome(tr_task *t, void **result);
 /* Give the loop's unused Task-N numbers back when it ends. */
 void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);

@@ -481,12 +481,6 @@ static void join_run(struct tr_loop *loop, struct msg *m) {
     wq_push(&t->done, w);
 }
 
-static int outcome_of(tr_task *t, void **result) {
-    if (result)
-        *result = t->result;
-    return task_take_exit_code(t);
-}
-
 TR_EXPORT int tr_task_join(tr_task *t, uint64_t timeout_ns, void **result) {
     if (!t)
         return -EINVAL;
@@ -494,7 +488,7 @@ TR_EXPORT int tr_task_join(tr_task *t, uint64_t timeout_ns, void **result) {
     if (tr_tls_loop)
         return -EDEADLK; /* a loop thread would block its loop: tr_await */
     if (atomic_load_explicit(&t->state, memory_order_acquire) == TASK_DONE)
-        return outcome_of(t, result);
+        return task_outcome(t, result);
     struct join *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
@@ -515,7 +509,7 @@ TR_EXPORT int tr_task_join(tr_task *t, uint64_t timeout_ns, void **result) {
         atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed);
         j->refs = 1;
         join_unref(j);
-        return outcome_of(t, result);
+        return task_outcome(t, result);
     }
     struct timespec at;
     clock_gettime(CLOCK_MONOTONIC, &at);
@@ -536,7 +530,7 @@ TR_EXPORT int tr_task_join(tr_task *t, uint64_t timeout_ns, void **result) {
     join_unref(j);
     if (!done)
         return -ETIME;
-    return outcome_of(t, result);
+    return task_outcome(t, result);
 }
 
 /* ---- per-loop snapshot ---------------------------------------------------------------------- */

@@ -25,14 +25,6 @@ static bool closes_cycle(const tr_task *self, const tr_task *target) {
     return false;
 }
 
-/* A done task's outcome: its return value into *result (also when it failed: tr_fail's
- * NULL, or whatever it returned), its error as the return value. */
-static int finished_result(tr_task *t, void **result) {
-    if (result)
-        *result = t->result;
-    return task_take_exit_code(t);
-}
-
 static int await_there(void *p) {
     struct hop_args *h = p;
     return tr_await(h->a, h->b);
@@ -51,7 +43,7 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     if (t == self)
         return -EDEADLK; /* asyncio: "Task cannot await on itself" */
     if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_DONE)
-        return finished_result(t, result);
+        return task_outcome(t, result);
     int rc = wait_admit(self);
     if (rc < 0)
         return rc;
@@ -68,7 +60,7 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     rc = wait_block(&w);
     atomic_store_explicit(&self->awaiting, NULL, memory_order_relaxed);
     if (rc == 0)
-        rc = finished_result(t, result);
+        rc = task_outcome(t, result);
     task_unref(t);
     return rc;
 }

@@ -126,6 +126,12 @@ TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
     return t;
 }
 
+int task_outcome(tr_task *t, void **result) {
+    if (result)
+        *result = t->result;
+    return task_take_exit_code(t);
+}
+
 int task_take_exit_code(tr_task *t) {
     if (TR_UNLIKELY(task_is_proxy(t))) /* a stand-in (combinators.c): the real one is seen */
         atomic_store_explicit(&((tr_task *)t->arg)->retrieved, true, memory_order_relaxed);
