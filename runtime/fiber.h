@@ -38,6 +38,7 @@ static inline void fiber_resumed(struct tr_loop *loop, transfer_t from) {
  * is resumed. */
 static inline void fiber_switch(struct tr_loop *loop, tr_task *self, tr_task *to) {
     atomic_store_explicit(&to->state, TASK_RUNNING, memory_order_relaxed);
+    to->ran_ns = loop->now_ns;
     loop->current = to;
     san_before_switch(loop, self, to, false);
     transfer_t back = jump_fcontext(to->ctx, self);

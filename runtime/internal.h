@@ -99,6 +99,8 @@ struct waiter {
     uint64_t timer_at; /* arm the task's timer for this (0: none) ... */
     int timer_result;  /* ... firing with this (0: a sleep's end) or interrupting (-ETIME) */
     uint8_t kind;      /* enum wait_kind */
+    uint8_t io_opcode; /* WAIT_IO: the operation's io_uring opcode (unset for other kinds) */
+    int32_t io_fd;     /* WAIT_IO: its fd (unset for other kinds) */
     bool fired;        /* woken: by its source, its timer, or an interruption */
     bool owned;        /* fired with something the task must not lose (an fd, a lock) */
 };
@@ -173,6 +175,13 @@ struct tr_task {
     uint64_t scope_deadline_ns; /* innermost tr_deadline scope; 0 = none */
     int wake_result;            /* what the suspension that ends returns */
     uint64_t number;            /* N of the default name "Task-N" */
+    /* For readers on other threads and outside the process (introspect.c, taskring-ps):
+     * `wait_seq` changes at each wait's start (after `waiter` is set) and end (before it is
+     * cleared), so a reader that sees the same value before and after reading the waiter
+     * read one wait, whole. Times are the loop's clock (refreshed once per turn). */
+    _Atomic uint32_t wait_seq;
+    uint64_t created_ns; /* spawned */
+    uint64_t ran_ns;     /* last given the CPU */
     _Atomic(struct name_node *) custom_name;
     char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
 #if defined(TASKRING_ASAN)

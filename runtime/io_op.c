@@ -131,6 +131,8 @@ int io_wait(struct io_call *c) {
     waiter_init(&c->wait, loop, self, WAIT_IO, NULL);
     c->wait.timer_at = 0; /* the deadline is the kernel's linked timeout, not the loop's timer */
     c->wait.on_interrupt = io_interrupt;
+    c->wait.io_opcode = c->sqe->opcode; /* for reports (introspect.c) */
+    c->wait.io_fd = c->sqe->fd;
     op->waiter = &c->wait;
     op->refs = 2; /* the operation's CQE + the waiting task */
     io_uring_sqe_set_data(c->sqe, op);

@@ -72,6 +72,7 @@ tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name
     t->fn = fn;
     t->arg = arg;
     t->number = next_task_number(loop);
+    t->created_ns = loop->now_ns;
     /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
     t->cancel_requested = loop->stopping;
     if ((name && tr_task_set_name(t, name) < 0) || registry_add(loop, t) < 0) {

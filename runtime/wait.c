@@ -32,10 +32,9 @@ int wait_block_timed(struct waiter *w) {
             wq_unlink(w);
         return -ENOMEM;
     }
-    self->waiter = w;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    wait_publish(self, w);
     int rc = fiber_suspend(loop);
-    self->waiter = NULL;
+    wait_unpublish(self);
     return rc;
 }
 

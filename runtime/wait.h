@@ -45,6 +45,26 @@ static inline int wait_admit(const tr_task *self) {
     return 0;
 }
 
+/* The task's wait becomes visible to readers (introspect.c): `waiter` first, then the
+ * sequence step, so a reader that sees no step read a waiter filled before it looked. */
+static inline void wait_publish(tr_task *self, struct waiter *w) {
+    __atomic_store_n(&self->waiter, w, __ATOMIC_RELEASE); /* after w's fields */
+    atomic_store_explicit(&self->wait_seq,
+                          atomic_load_explicit(&self->wait_seq, memory_order_relaxed) + 1,
+                          memory_order_release);
+    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+}
+
+/* The wait is over: the step first, so a reader that read the waiter (now about to be
+ * overwritten on the task's stack) sees the sequence move and retries. */
+static inline void wait_unpublish(tr_task *self) {
+    atomic_store_explicit(&self->wait_seq,
+                          atomic_load_explicit(&self->wait_seq, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    self->waiter = NULL;
+}
+
 /* wait_block with a timer to arm (wait.c). */
 int wait_block_timed(struct waiter *w);
 
@@ -58,10 +78,9 @@ static inline int wait_block(struct waiter *w) {
     if (TR_UNLIKELY(w->timer_at))
         return wait_block_timed(w);
     tr_task *self = w->task;
-    self->waiter = w;
-    atomic_store_explicit(&self->state, TASK_SUSPENDED, memory_order_relaxed);
+    wait_publish(self, w);
     int rc = fiber_suspend(w->loop);
-    self->waiter = NULL;
+    wait_unpublish(self);
     return rc;
 }
 
