@@ -89,12 +89,35 @@ static struct registry {
 #endif
 } reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
 
-/* Tasks in a chunk (only its owning loop touches it), in the line after its slots. */
-static inline uint32_t *chunk_live_in(slot_t *chunk) {
-    return (uint32_t *)(chunk + SLOTS_PER_CHUNK);
+/*
+ * After a chunk's slots: its summary. The owning loop keeps a count per group of GROUP_SLOTS
+ * slots and publishes which groups hold a task in one word, so a scan of a chunk holding one
+ * task reads one word and one group, not 4,096 slots. Kept with the chunk, which one loop
+ * owns, not in arrays shared by all loops: neighbouring chunks of different loops would share
+ * lines, and every spawn would bounce them.
+ *
+ * `groups` is set (release) before a group's first task is stored in its slot and cleared when
+ * its last one leaves: while a task lives, its group's bit is set, so a scan that reads the
+ * word after the task's slot was visible sees the bit (the same guarantee the slot gives).
+ * It changes only when a group empties or fills: in churn, twice per 64 tasks, not per task.
+ */
+enum { GROUP_SLOTS = 64, GROUPS = SLOTS_PER_CHUNK / GROUP_SLOTS };
+_Static_assert(GROUPS <= 64, "one summary word per chunk");
+
+struct chunk_tail {
+    _Alignas(64) _Atomic uint64_t groups; /* read by scans on any thread */
+    _Alignas(64) uint32_t live;           /* the owner's alone, as are the group counts */
+    uint8_t group_live[GROUPS];
+};
+
+static inline struct chunk_tail *chunk_tail_in(slot_t *chunk) {
+    return (struct chunk_tail *)(chunk + SLOTS_PER_CHUNK);
+}
+static inline struct chunk_tail *chunk_tail(uint32_t c) {
+    return chunk_tail_in(atomic_load_explicit(&reg.chunks[c], memory_order_relaxed));
 }
 static inline uint32_t *chunk_live(uint32_t c) {
-    return chunk_live_in(atomic_load_explicit(&reg.chunks[c], memory_order_relaxed));
+    return &chunk_tail(c)->live;
 }
 
 /*
@@ -204,13 +227,13 @@ static int shard_grow(struct reg_shard *s) {
         id = atomic_fetch_add_explicit(&reg.chunk_count, 1, memory_order_relaxed);
         if (id >= MAX_CHUNKS)
             return -ENOMEM;
-        /* One more cache line after the slots: the chunk's live count. Kept with the chunk,
-         * which one loop owns, not in an array shared by all: neighbouring counts of chunks
-         * of different loops would share a line, and every spawn would bounce it. */
-        chunk = aligned_alloc(64, SLOTS_PER_CHUNK * sizeof(slot_t) + 64);
+        chunk = aligned_alloc(64, SLOTS_PER_CHUNK * sizeof(slot_t) + sizeof(struct chunk_tail));
         if (!chunk)
             return -ENOMEM; /* the id stays claimed and NULL: scans skip it */
-        *chunk_live_in(chunk) = 0;
+        struct chunk_tail *tail = chunk_tail_in(chunk);
+        atomic_init(&tail->groups, 0);
+        tail->live = 0;
+        memset(tail->group_live, 0, sizeof tail->group_live);
     } else {
         chunk = atomic_load_explicit(&reg.chunks[id], memory_order_relaxed);
     }
@@ -253,8 +276,15 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
     s->free_head = atomic_load_explicit(slot, memory_order_relaxed) >> 1;
     t->slot = index;
     uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
-    if ((*chunk_live(c))++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
+    struct chunk_tail *tail = chunk_tail(c);
+    if (tail->live++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
         atomic_store_explicit(&reg.occupied[c], 1, memory_order_release);
+    unsigned g = (unsigned)(index % SLOTS_PER_CHUNK) / GROUP_SLOTS;
+    if (tail->group_live[g]++ == 0)
+        atomic_store_explicit(&tail->groups,
+                              atomic_load_explicit(&tail->groups, memory_order_relaxed) |
+                                  (UINT64_C(1) << g),
+                              memory_order_release);
     /* Release: whoever reads this slot sees the record initialised. */
     atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
     if (TR_UNLIKELY(s->live_exact++ == 0))
@@ -268,7 +298,14 @@ void registry_remove(struct tr_loop *loop, tr_task *t) {
     atomic_store_explicit(slot_at(t->slot), free_link(s->free_head), memory_order_release);
     s->free_head = t->slot + 1;
     uint32_t c = (uint32_t)(t->slot / SLOTS_PER_CHUNK);
-    if (--*chunk_live(c) == 0 && s->nemptied < s->chunk_cap)
+    struct chunk_tail *tail = chunk_tail(c);
+    unsigned g = (unsigned)(t->slot % SLOTS_PER_CHUNK) / GROUP_SLOTS;
+    if (--tail->group_live[g] == 0)
+        atomic_store_explicit(&tail->groups,
+                              atomic_load_explicit(&tail->groups, memory_order_relaxed) &
+                                  ~(UINT64_C(1) << g),
+                              memory_order_relaxed);
+    if (--tail->live == 0 && s->nemptied < s->chunk_cap)
         s->emptied[s->nemptied++] = c; /* its flag is cleared at the next publish */
     if (TR_UNLIKELY(--s->live_exact == 0))
         runtime_loop_busy(loop, false);
@@ -305,10 +342,34 @@ TR_EXPORT size_t tr_task_count(void) {
 
 /* ---- scanning ------------------------------------------------------------------------------ */
 
+/* Append the tasks of one group's slots to out[n..cap); returns the new count (counting past
+ * cap). Branch-free per slot while there is room: write the word, advance only if a task. */
+static inline size_t scan_group(slot_t *group, tr_task **out, size_t cap, size_t n) {
+    if (cap - (n < cap ? n : cap) >= GROUP_SLOTS) {
+        tr_task **dst = out + n;
+        size_t k = 0;
+        for (size_t i = 0; i < GROUP_SLOTS; i++) {
+            uintptr_t v = atomic_load_explicit(&group[i], memory_order_acquire);
+            dst[k] = (tr_task *)v;
+            k += !(v & 1);
+        }
+        return n + k;
+    }
+    for (size_t i = 0; i < GROUP_SLOTS; i++) {
+        uintptr_t v = atomic_load_explicit(&group[i], memory_order_acquire);
+        if (v & 1)
+            continue;
+        if (n < cap)
+            out[n] = (tr_task *)v;
+        n++;
+    }
+    return n;
+}
+
 /*
  * Copy every task pointer in the table into out[0..cap) and return how many there are
- * (which may exceed cap). The caller holds a pin. Branch-free per slot: write the word,
- * advance only if it is a task.
+ * (which may exceed cap). The caller holds a pin. Chunks without a task and groups without
+ * a task are skipped unread.
  */
 size_t registry_scan(tr_task **out, size_t cap) {
     uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
@@ -321,24 +382,11 @@ size_t registry_scan(tr_task **out, size_t cap) {
         slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
         if (!chunk)
             continue;
-        if (cap - (n < cap ? n : cap) >= SLOTS_PER_CHUNK) {
-            tr_task **dst = out + n;
-            size_t k = 0;
-            for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
-                uintptr_t v = atomic_load_explicit(&chunk[i], memory_order_acquire);
-                dst[k] = (tr_task *)v;
-                k += !(v & 1);
-            }
-            n += k;
-        } else {
-            for (size_t i = 0; i < SLOTS_PER_CHUNK; i++) {
-                uintptr_t v = atomic_load_explicit(&chunk[i], memory_order_acquire);
-                if (v & 1)
-                    continue;
-                if (n < cap)
-                    out[n] = (tr_task *)v;
-                n++;
-            }
+        uint64_t groups = atomic_load_explicit(&chunk_tail_in(chunk)->groups, memory_order_acquire);
+        while (groups) {
+            slot_t *group = chunk + (size_t)__builtin_ctzll(groups) * GROUP_SLOTS;
+            groups &= groups - 1;
+            n = scan_group(group, out, cap, n);
         }
     }
     return n;
