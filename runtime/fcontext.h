@@ -24,4 +24,38 @@ fcontext_t make_fcontext(void *sp, size_t size, void (*fn)(transfer_t));
 /* Switch to `to` and run fn on its stack before it resumes. */
 transfer_t ontop_fcontext(fcontext_t const to, void *data, transfer_t (*fn)(transfer_t));
 
+/*
+ * jump_fcontext, entered without a `call`. jump_fcontext returns with `jmp *%r8`, not `ret`,
+ * so every `call jump_fcontext` leaves an entry on the CPU's return-stack predictor that no
+ * `ret` consumes: from then on each `ret` of the resumed task is predicted one frame off and
+ * mispredicts (a tr_yield round trip paid two of them). Pushing the resume address and
+ * jumping keeps the predictor's stack balanced: the task that resumes pops what its own
+ * callers pushed. Same registers, same saved context as a call: callee-saved registers
+ * survive (jump_fcontext saves them), everything a call may clobber is declared clobbered,
+ * and the push steps over the red zone first. x86-64 only (the only target taskring builds).
+ */
+static inline __attribute__((always_inline)) transfer_t fcontext_switch(fcontext_t to, void *data) {
+#if defined(__x86_64__)
+    register void *rdi __asm__("rdi") = to;
+    register void *rsi __asm__("rsi") = data;
+    register void *rax __asm__("rax");
+    register void *rdx __asm__("rdx");
+    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "jmp jump_fcontext@PLT\n"
+                     "1:\n\t"
+                     "leaq 128(%%rsp), %%rsp"
+                     : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
+                     :
+                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2",
+                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                       "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)",
+                       "st(5)", "st(6)", "st(7)");
+    return (transfer_t){rax, rdx};
+#else
+    return jump_fcontext(to, data);
+#endif
+}
+
 #endif

@@ -90,7 +90,7 @@ static void switch_any(struct tr_loop *loop, tr_task *from, tr_task *to, bool fr
     loop->current = to;
     san_before_switch(loop, from, to, from_done);
     void *word = from_done ? (void *)((uintptr_t)from | FIBER_FINISHED) : from;
-    transfer_t back = jump_fcontext(target, word);
+    transfer_t back = fcontext_switch(target, word);
     /* Resumed: `from` runs again (never when from_done). */
     san_after_switch(loop, from, back.data == NULL);
     fiber_resumed(loop, back);
@@ -129,7 +129,7 @@ struct tr_loop *fiber_hop(struct tr_loop *loop, tr_task *self, struct tr_loop *t
     atomic_store_explicit(&self->state, TASK_MOVING, memory_order_relaxed);
     loop->current = NULL;
     san_before_switch(loop, self, NULL, false);
-    transfer_t back = jump_fcontext(loop->sched_ctx, (void *)((uintptr_t)self | FIBER_HOPPING));
+    transfer_t back = fcontext_switch(loop->sched_ctx, (void *)((uintptr_t)self | FIBER_HOPPING));
     struct tr_loop *now = tls_loop_reload();
     san_after_switch(now, self, back.data == NULL);
     fiber_resumed(now, back);

@@ -41,7 +41,7 @@ static inline void fiber_switch(struct tr_loop *loop, tr_task *self, tr_task *to
     to->ran_ns = loop->now_ns;
     loop->current = to;
     san_before_switch(loop, self, to, false);
-    transfer_t back = jump_fcontext(to->ctx, self);
+    transfer_t back = fcontext_switch(to->ctx, self);
     san_after_switch(loop, self, back.data == NULL);
     fiber_resumed(loop, back);
 }
