@@ -36,24 +36,27 @@ bool task_wait_view(const tr_task *t, struct wait_view *v) {
     return false;
 }
 
+/* File scope, not in wait_kind_name: the debug descriptor (debug.c) points readers outside the
+ * process at this table, so that they print the names this build uses. */
+const char *const wait_kind_names[WAIT_KIND_COUNT] = {
+    [WAIT_SLEEP] = "sleep",
+    [WAIT_TASK] = "await",
+    [WAIT_TASKS] = "await-any",
+    [WAIT_GROUP] = "group",
+    [WAIT_IO] = "io",
+    [WAIT_LISTENER] = "accept",
+    [WAIT_EVENT] = "event",
+    [WAIT_LOCK] = "lock",
+    [WAIT_SEM] = "semaphore",
+    [WAIT_COND] = "condition",
+    [WAIT_QUEUE_GET] = "queue-get",
+    [WAIT_QUEUE_PUT] = "queue-put",
+    [WAIT_QUEUE_JOIN] = "queue-join",
+    [WAIT_THREAD] = "thread",
+};
+
 const char *wait_kind_name(unsigned kind) {
-    static const char *const names[] = {
-        [WAIT_SLEEP] = "sleep",
-        [WAIT_TASK] = "await",
-        [WAIT_TASKS] = "await-any",
-        [WAIT_GROUP] = "group",
-        [WAIT_IO] = "io",
-        [WAIT_LISTENER] = "accept",
-        [WAIT_EVENT] = "event",
-        [WAIT_LOCK] = "lock",
-        [WAIT_SEM] = "semaphore",
-        [WAIT_COND] = "condition",
-        [WAIT_QUEUE_GET] = "queue-get",
-        [WAIT_QUEUE_PUT] = "queue-put",
-        [WAIT_QUEUE_JOIN] = "queue-join",
-        [WAIT_THREAD] = "thread",
-    };
-    return kind < sizeof names / sizeof *names && names[kind] ? names[kind] : "?";
+    return kind < WAIT_KIND_COUNT && wait_kind_names[kind] ? wait_kind_names[kind] : "?";
 }
 
 const char *io_opcode_name(unsigned opcode) {

@@ -26,7 +26,18 @@ bool task_wait_view(const tr_task *t, struct wait_view *v);
 
 /* "sleep", "await", "lock", ...; "?" for a value out of range. */
 const char *wait_kind_name(unsigned kind);
+#define WAIT_KIND_COUNT (WAIT_THREAD + 1)
+extern const char *const wait_kind_names[WAIT_KIND_COUNT]; /* by enum wait_kind */
 /* "recv", "accept", ... for the io_uring opcodes taskring submits; "op" otherwise. */
 const char *io_opcode_name(unsigned opcode);
+
+/* Parts of the debug descriptor (debug.c) defined beside the private structs they describe:
+ * tr_lock's holder and holder_number offsets (lock.c), tr_listener's fd offset (listener.c),
+ * the slot table (registry.c). */
+struct tr_debug_registry;
+extern const uint32_t lock_debug_offsets[2];
+extern const uint32_t listener_debug_fd_offset;
+extern const struct tr_debug_registry registry_debug;
+extern const struct tr_debug_descriptor debug_descriptor;
 
 #endif

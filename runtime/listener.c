@@ -141,6 +141,9 @@ void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned f
         listener_arm(l);
 }
 
+/* For taskring-ps (debug.c): where a listener's fd is. */
+const uint32_t listener_debug_fd_offset = offsetof(struct tr_listener, fd);
+
 TR_EXPORT tr_listener *tr_listener_open(int fd) {
     struct tr_loop *loop = tr_tls_loop;
     if (!loop || !loop->current) {

@@ -57,6 +57,10 @@ static inline void release_held(tr_lock *l) {
     }
 }
 
+/* For taskring-ps (debug.c): where a lock's holder is. */
+const uint32_t lock_debug_offsets[2] = {offsetof(tr_lock, holder),
+                                        offsetof(tr_lock, holder_number)};
+
 TR_EXPORT tr_lock *tr_lock_new(void) {
     struct tr_loop *loop;
     if (!calling_task(&loop)) {

@@ -18,7 +18,9 @@
  *
  * The argument for why this is safe is in docs/architecture.md ("Reclamation").
  */
+#include "debug_layout.h"
 #include "internal.h"
+#include "introspect.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -88,6 +90,12 @@ static struct registry {
     _Atomic uint64_t fence_word;
 #endif
 } reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
+
+/* Where taskring-ps finds the table (debug.c's descriptor points here); the reference back
+ * keeps the descriptor in every program that links the registry, static archives included. */
+const struct tr_debug_registry registry_debug = {
+    reg.chunks, reg.occupied, &reg.chunk_count, SLOTS_PER_CHUNK, MAX_CHUNKS, sizeof(slot_t), 0};
+__attribute__((used)) static const void *const keep_debug_descriptor = &debug_descriptor;
 
 /*
  * After a chunk's slots: its summary. The owning loop keeps a count per group of GROUP_SLOTS
