@@ -1,0 +1,1403 @@
+/*
+ * taskring-ps - list the tasks of a running process that links taskring, from outside it.
+ *
+ *   taskring-ps [--tree | --json | --count] [--watch N] [--retries N] PID
+ *
+ * It runs no code in the target and needs nothing from it but readable memory: it finds the
+ * descriptor the runtime publishes (runtime/debug_layout.h: an ELF note, or the exported
+ * symbol taskring_debug) in the ELF files the target maps, then reads the slot table, the task
+ * records, their waiters and names with process_vm_readv, many iovecs per call. The target
+ * changes while it is read, so every row is validated seqlock-style (the record read twice
+ * around its waiter and name: same wait_seq, waiter, name, number, magic, state), retried,
+ * and shown as torn when it kept changing. docs/taskring-ps.1 lists the exit statuses.
+ */
+#define _GNU_SOURCE
+#include "debug_layout.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(void *) == 8, "taskring-ps reads 64-bit targets from a 64-bit build");
+
+/* Exit statuses (docs/taskring-ps.1). */
+enum {
+    EXIT_OK = 0,
+    EXIT_ERROR = 1,      /* out of memory, an unexpected read error */
+    EXIT_USAGE = 2,      /* bad arguments */
+    EXIT_NO_PROCESS = 3, /* no such process */
+    EXIT_PERM = 4,       /* permission denied (uid, ptrace scope, capabilities) */
+    EXIT_NOT_TASKRING = 5,
+    EXIT_LAYOUT = 6, /* a descriptor of another layout version, or one that makes no sense */
+    EXIT_GONE = 7,   /* the process exited while it was read */
+};
+
+static const char *prog = "taskring-ps";
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt,
+                                                                ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(status);
+}
+
+static void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        die(EXIT_ERROR, "out of memory");
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n, size_t size) {
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes) || !(p = realloc(p, bytes ? bytes : 1)))
+        die(EXIT_ERROR, "out of memory");
+    return p;
+}
+
+/* ---- reading the target's memory ------------------------------------------------------------ */
+
+static pid_t target;
+static bool reading; /* the descriptor was found: ESRCH now means the process exited */
+
+/* A read failed as a whole: the process is gone, or we may not read it. */
+static void read_failed(int err) {
+    if (err == ESRCH)
+        die(reading ? EXIT_GONE : EXIT_NO_PROCESS,
+            reading ? "process %d exited while it was read" : "no such process: %d",
+            (int)target);
+    if (err == EPERM || err == EACCES)
+        die(EXIT_PERM,
+            "permission denied reading process %d (needs the same uid and ptrace access, "
+            "or CAP_SYS_PTRACE; see kernel.yama.ptrace_scope)",
+            (int)target);
+    if (err == ENOMEM)
+        die(EXIT_ERROR, "out of memory");
+    die(EXIT_ERROR, "reading process %d: %s", (int)target, strerror(err));
+}
+
+/* One read of len bytes at addr: true when all were read. */
+static bool peek(uint64_t addr, void *buf, size_t len) {
+    struct iovec l = {buf, len}, r = {(void *)(uintptr_t)addr, len};
+    ssize_t n = process_vm_readv(target, &l, 1, &r, 1, 0);
+    if (n < 0 && errno != EFAULT && errno != EIO)
+        read_failed(errno);
+    return n == (ssize_t)len;
+}
+
+/* A batch of reads: req i reads len[i] bytes at addr[i] into dst[i]; ok[i] says whether all of
+ * them arrived. Up to IOV_MAX iovecs per call; a failed iovec (unmapped: a record freed, the
+ * slab gone) is skipped and the call resumed after it. */
+struct batch {
+    size_t n, cap;
+    uint64_t *addr;
+    void **dst;
+    uint32_t *len;
+    bool *ok;
+};
+
+static void batch_reset(struct batch *b) {
+    b->n = 0;
+}
+
+static void batch_add(struct batch *b, uint64_t addr, void *dst, uint32_t len) {
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 1024;
+        b->addr = xrealloc(b->addr, b->cap, sizeof *b->addr);
+        b->dst = xrealloc(b->dst, b->cap, sizeof *b->dst);
+        b->len = xrealloc(b->len, b->cap, sizeof *b->len);
+        b->ok = xrealloc(b->ok, b->cap, sizeof *b->ok);
+    }
+    b->addr[b->n] = addr;
+    b->dst[b->n] = dst;
+    b->len[b->n] = len;
+    b->ok[b->n] = false;
+    b->n++;
+}
+
+/* Requests in address order that are this close are read as one range: every record of a
+ * slab in one iovec, not one each. process_vm_readv's cost is mostly per iovec and per page
+ * (pinning the target's page), not per byte: docs/performance.md has the figures. */
+enum { MERGE_GAP = 512, SCRATCH = 16 << 20, MAXV = 1024 };
+
+static unsigned char *scratch;
+
+/* Requests [from, to) one iovec each (a range that failed: some of them are unmapped). */
+static void batch_run_each(struct batch *b, size_t from, size_t to) {
+    struct iovec l[MAXV], r[MAXV];
+    size_t i = from;
+    while (i < to) {
+        size_t k = to - i < MAXV ? to - i : MAXV;
+        size_t want = 0;
+        for (size_t j = 0; j < k; j++) {
+            l[j] = (struct iovec){b->dst[i + j], b->len[i + j]};
+            r[j] = (struct iovec){(void *)(uintptr_t)b->addr[i + j], b->len[i + j]};
+            want += b->len[i + j];
+        }
+        ssize_t got = process_vm_readv(target, l, k, r, k, 0);
+        if (got < 0) {
+            if (errno != EFAULT && errno != EIO)
+                read_failed(errno);
+            b->ok[i++] = false; /* the first one failed: skip it */
+            continue;
+        }
+        size_t done = 0, bytes = (size_t)got;
+        while (done < k && bytes >= b->len[i + done]) {
+            bytes -= b->len[i + done];
+            b->ok[i + done] = true;
+            done++;
+        }
+        i += done;
+        if ((size_t)got < want && i < to)
+            b->ok[i++] = false; /* partial: this one stopped the call */
+    }
+}
+
+static void batch_run(struct batch *b) {
+    static struct iovec l[MAXV], r[MAXV];
+    static size_t first[MAXV], last[MAXV];
+    if (!scratch)
+        scratch = xcalloc(SCRATCH, 1);
+    size_t i = 0;
+    while (i < b->n) {
+        size_t nr = 0, used = 0;
+        while (i < b->n && nr < MAXV) {
+            uint64_t start = b->addr[i], end = start + b->len[i];
+            size_t j = i + 1;
+            while (j < b->n && b->addr[j] >= start && b->addr[j] <= end + MERGE_GAP &&
+                   b->addr[j] + b->len[j] - start <= SCRATCH) {
+                if (b->addr[j] + b->len[j] > end)
+                    end = b->addr[j] + b->len[j];
+                j++;
+            }
+            if (used + (end - start) > SCRATCH) {
+                if (nr)
+                    break;
+                batch_run_each(b, i, j); /* one request larger than the scratch buffer */
+                i = j;
+                continue;
+            }
+            l[nr] = (struct iovec){scratch + used, end - start};
+            r[nr] = (struct iovec){(void *)(uintptr_t)start, end - start};
+            first[nr] = i;
+            last[nr] = j;
+            used += end - start;
+            nr++;
+            i = j;
+        }
+        if (!nr)
+            continue;
+        ssize_t got = process_vm_readv(target, l, nr, r, nr, 0);
+        if (got < 0) {
+            if (errno != EFAULT && errno != EIO)
+                read_failed(errno);
+            got = 0;
+        }
+        size_t bytes = (size_t)got, k = 0;
+        for (; k < nr && bytes >= l[k].iov_len; k++) {
+            bytes -= l[k].iov_len;
+            uint64_t base = (uint64_t)(uintptr_t)r[k].iov_base;
+            const unsigned char *src = l[k].iov_base;
+            for (size_t q = first[k]; q < last[k]; q++) {
+                memcpy(b->dst[q], src + (b->addr[q] - base), b->len[q]);
+                b->ok[q] = true;
+            }
+        }
+        if (k < nr) { /* range k stopped the call: its requests one by one, then go on */
+            batch_run_each(b, first[k], last[k]);
+            i = last[k];
+        }
+    }
+}
+
+static uint64_t field_u64(const unsigned char *rec, struct tr_debug_field f) {
+    switch (f.size) {
+    case 1:
+        return rec[f.offset];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, rec + f.offset, 2);
+        return v;
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, rec + f.offset, 4);
+        return v;
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, rec + f.offset, 8);
+        return v;
+    }
+    }
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the target's mapped ELF files: the descriptor, function symbols --------------------- */
+
+struct sym {
+    uint64_t addr, size;
+    const char *name;
+};
+
+static struct sym *syms;
+static size_t nsyms, syms_cap;
+
+struct elf_file {
+    unsigned char *data;
+    size_t size;
+    uint64_t bias;
+};
+
+static int open_mapped(unsigned long start, unsigned long end, const char *path) {
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof p, "/proc/%d/map_files/%lx-%lx", (int)target, start, end);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(p, sizeof p, "/proc/%d/root%s", (int)target, path);
+        fd = open(p, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd;
+}
+
+static bool elf_map(int fd, struct elf_file *f) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(Elf64_Ehdr))
+        return false;
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (m == MAP_FAILED)
+        return false;
+    const Elf64_Ehdr *eh = m;
+    if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff > (uint64_t)st.st_size ||
+        eh->e_shnum * (uint64_t)sizeof(Elf64_Shdr) > (uint64_t)st.st_size - eh->e_shoff ||
+        eh->e_phoff > (uint64_t)st.st_size ||
+        eh->e_phnum * (uint64_t)sizeof(Elf64_Phdr) > (uint64_t)st.st_size - eh->e_phoff) {
+        munmap(m, (size_t)st.st_size);
+        return false;
+    }
+    f->data = m;
+    f->size = (size_t)st.st_size;
+    return true;
+}
+
+static const Elf64_Shdr *elf_sections(const struct elf_file *f, unsigned *n) {
+    const Elf64_Ehdr *eh = (const void *)f->data;
+    *n = eh->e_shnum;
+    return (const void *)(f->data + eh->e_shoff);
+}
+
+/* The load bias: where the mapping at file offset 0 starts minus the vaddr it has in the file. */
+static uint64_t elf_bias(const struct elf_file *f, unsigned long start) {
+    const Elf64_Ehdr *eh = (const void *)f->data;
+    const Elf64_Phdr *ph = (const void *)(f->data + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD)
+            return start - (ph[i].p_vaddr - ph[i].p_offset);
+    return start;
+}
+
+/* The descriptor's address from the .note.taskring note, or 0. */
+static uint64_t elf_find_note(const struct elf_file *f) {
+    unsigned n;
+    const Elf64_Shdr *sh = elf_sections(f, &n);
+    for (unsigned i = 0; i < n; i++) {
+        if (sh[i].sh_type != SHT_NOTE || sh[i].sh_offset > f->size ||
+            sh[i].sh_size > f->size - sh[i].sh_offset)
+            continue;
+        uint64_t off = 0;
+        while (off + sizeof(Elf64_Nhdr) <= sh[i].sh_size) {
+            const Elf64_Nhdr *nh = (const void *)(f->data + sh[i].sh_offset + off);
+            uint64_t name_at = off + sizeof *nh;
+            uint64_t desc_at = name_at + ((nh->n_namesz + 3u) & ~3u);
+            uint64_t next = desc_at + ((nh->n_descsz + 3u) & ~3u);
+            if (next > sh[i].sh_size)
+                break;
+            if (nh->n_type == TR_DEBUG_NOTE_TYPE && nh->n_namesz == sizeof TR_DEBUG_NOTE_NAME &&
+                nh->n_descsz == 8 &&
+                memcmp(f->data + sh[i].sh_offset + name_at, TR_DEBUG_NOTE_NAME,
+                       sizeof TR_DEBUG_NOTE_NAME) == 0) {
+                int64_t rel;
+                memcpy(&rel, f->data + sh[i].sh_offset + desc_at, 8);
+                return f->bias + sh[i].sh_addr + desc_at + (uint64_t)rel;
+            }
+            off = next;
+        }
+    }
+    return 0;
+}
+
+/* Function symbols (and the descriptor symbol, when the note is missing) of one file. */
+static uint64_t elf_read_symbols(const struct elf_file *f, bool want_syms) {
+    unsigned n;
+    const Elf64_Shdr *sh = elf_sections(f, &n);
+    uint64_t descriptor = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned type = pass == 0 ? SHT_SYMTAB : SHT_DYNSYM;
+        for (unsigned i = 0; i < n; i++) {
+            if (sh[i].sh_type != type || sh[i].sh_link >= n || sh[i].sh_offset > f->size ||
+                sh[i].sh_size > f->size - sh[i].sh_offset)
+                continue;
+            const Elf64_Shdr *str = &sh[sh[i].sh_link];
+            if (str->sh_offset > f->size || str->sh_size > f->size - str->sh_offset)
+                continue;
+            const Elf64_Sym *s = (const void *)(f->data + sh[i].sh_offset);
+            const char *strtab = (const char *)f->data + str->sh_offset;
+            size_t count = sh[i].sh_size / sizeof *s;
+            for (size_t j = 0; j < count; j++) {
+                if (s[j].st_shndx == SHN_UNDEF || s[j].st_name >= str->sh_size)
+                    continue;
+                const char *name = strtab + s[j].st_name;
+                if (!memchr(name, 0, str->sh_size - s[j].st_name))
+                    continue;
+                unsigned st = ELF64_ST_TYPE(s[j].st_info);
+                if (st == STT_OBJECT && !descriptor && strcmp(name, TR_DEBUG_SYMBOL) == 0)
+                    descriptor = f->bias + s[j].st_value;
+                if (!want_syms || (st != STT_FUNC && st != STT_GNU_IFUNC) || !s[j].st_value)
+                    continue;
+                if (nsyms == syms_cap) {
+                    syms_cap = syms_cap ? syms_cap * 2 : 4096;
+                    syms = xrealloc(syms, syms_cap, sizeof *syms);
+                }
+                syms[nsyms++] = (struct sym){f->bias + s[j].st_value, s[j].st_size, name};
+            }
+        }
+        if (want_syms && pass == 0 && nsyms)
+            want_syms = true; /* .dynsym too: duplicates are harmless */
+    }
+    return descriptor;
+}
+
+static int sym_cmp(const void *a, const void *b) {
+    const struct sym *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Walk /proc/PID/maps: the descriptor's address (0: none found), and, when want_syms, every
+ * mapped file's function symbols. */
+static uint64_t scan_maps(bool want_syms) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)target);
+    FILE *maps = fopen(path, "re");
+    if (!maps) {
+        if (errno == ENOENT)
+            die(EXIT_NO_PROCESS, "no such process: %d", (int)target);
+        if (errno == EACCES || errno == EPERM)
+            read_failed(EPERM);
+        die(EXIT_ERROR, "%s: %s", path, strerror(errno));
+    }
+    char line[PATH_MAX + 256];
+    uint64_t descriptor = 0;
+    char last[PATH_MAX] = "";
+    int lines = 0;
+    while (fgets(line, sizeof line, maps)) {
+        lines++;
+        unsigned long start, end, offset;
+        char perms[8];
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %n", &start, &end, perms, &offset, &at) < 4 ||
+            !at)
+            continue;
+        char *file = line + at;
+        file[strcspn(file, "\n")] = 0;
+        if (file[0] != '/' || offset != 0 || strcmp(file, last) == 0)
+            continue;
+        snprintf(last, sizeof last, "%s", file);
+        int fd = open_mapped(start, end, file);
+        if (fd < 0)
+            continue;
+        struct elf_file f;
+        bool ok = elf_map(fd, &f);
+        close(fd);
+        if (!ok)
+            continue;
+        f.bias = elf_bias(&f, start);
+        uint64_t d = elf_find_note(&f);
+        uint64_t s = elf_read_symbols(&f, want_syms);
+        if (!descriptor)
+            descriptor = d ? d : s;
+        if (!want_syms)
+            munmap(f.data, f.size); /* else the names stay in use */
+    }
+    fclose(maps);
+    if (!lines) /* an empty maps file: a zombie, or a kernel thread */
+        die(kill(target, 0) == 0 || errno == EPERM ? EXIT_NOT_TASKRING : EXIT_NO_PROCESS,
+            "process %d has no memory mappings (exited, or a kernel thread)", (int)target);
+    if (want_syms)
+        qsort(syms, nsyms, sizeof *syms, sym_cmp);
+    return descriptor;
+}
+
+/* The function symbol at or before addr (within its size when known), cached per address. */
+static const char *symbol_of(uint64_t addr, char *buf, size_t len) {
+    enum { CACHE = 256 };
+    static uint64_t ckey[CACHE];
+    static const char *cval[CACHE];
+    size_t h = (size_t)(addr >> 4) % CACHE;
+    if (addr && ckey[h] == addr)
+        return cval[h];
+    size_t lo = 0, hi = nsyms;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (syms[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const char *name = NULL;
+    if (lo > 0) {
+        const struct sym *s = &syms[lo - 1];
+        if (s->addr == addr)
+            name = s->name;
+        else if (!s->size || addr < s->addr + s->size) {
+            snprintf(buf, len, "%s+0x%" PRIx64, s->name, addr - s->addr);
+            return buf;
+        }
+    }
+    if (!name) {
+        snprintf(buf, len, "0x%" PRIx64, addr);
+        return buf;
+    }
+    ckey[h] = addr;
+    cval[h] = name;
+    return name;
+}
+
+/* ---- the tasks ------------------------------------------------------------------------------ */
+
+static struct tr_debug_descriptor d;
+static char **state_names, **kind_names;
+static uint32_t lock_holder_off, lock_number_off, listener_fd_off;
+static uint32_t rec_len; /* bytes of a record the reader needs */
+
+enum { NAME_READ = 128, NAME_MAX_SHOWN = 1024 };
+
+struct task {
+    uint64_t addr;
+    uint64_t slot;
+    bool valid; /* read whole: every field below is from one moment of the task */
+    bool torn;  /* kept changing under the reader: only addr and id are shown */
+    uint8_t state;
+    uint64_t id; /* the number: "Task-N" */
+    uint64_t fn, at, waiter, name_ptr, created_ns, ran_ns, scope_deadline;
+    uint32_t wait_seq;
+    unsigned loop;
+    /* the wait */
+    uint8_t kind, io_opcode;
+    int32_t io_fd;
+    uint64_t object, timer_at;
+    int64_t detail;       /* a lock's holder id, a listener's fd; -1: unknown */
+    int64_t awaits;       /* index of the awaited task in the table, -1: none or not listed */
+    char *name;           /* custom name, or NULL: "Task-<id>" */
+};
+
+struct table {
+    struct task *t;
+    size_t n;
+    uint64_t read_ns; /* the reader's clock when it read */
+    size_t torn;
+    uint32_t *order; /* rows by id, for output (t[] itself is in address order) */
+};
+
+static char *read_string(uint64_t addr, size_t max) {
+    char buf[256];
+    if (!addr || !peek(addr, buf, sizeof buf)) {
+        /* near the end of a mapping: byte by byte up to what is mapped */
+        size_t n = 0;
+        while (n < sizeof buf - 1 && addr && peek(addr + n, buf + n, 1) && buf[n])
+            n++;
+        buf[n] = 0;
+    }
+    buf[sizeof buf - 1] = 0;
+    (void)max;
+    return strdup(buf);
+}
+
+/* The descriptor, its names and the objects' offsets. */
+static void load_descriptor(uint64_t addr) {
+    if (!peek(addr, &d, sizeof d.magic + 8))
+        die(EXIT_NOT_TASKRING, "process %d: the taskring descriptor is not readable",
+            (int)target);
+    if (memcmp(d.magic, TR_DEBUG_MAGIC, sizeof TR_DEBUG_MAGIC) != 0)
+        die(EXIT_LAYOUT, "process %d: no taskring descriptor at 0x%" PRIx64 " (bad magic)",
+            (int)target, addr);
+    if (d.version != TR_DEBUG_VERSION)
+        die(EXIT_LAYOUT,
+            "process %d uses taskring layout version %u; this taskring-ps reads version %u "
+            "(use the taskring-ps of the same taskring release)",
+            (int)target, d.version, TR_DEBUG_VERSION);
+    if (d.size != sizeof d || !peek(addr, &d, sizeof d) || d.pointer_size != 8)
+        die(EXIT_LAYOUT, "process %d: the layout descriptor (version %u) has an unexpected size",
+            (int)target, d.version);
+    /* sanity: the fields must lie inside the records */
+    const struct tr_debug_field *fs[] = {
+        &d.task_magic_field, &d.task_state,    &d.task_slot,       &d.task_fn,
+        &d.task_at,          &d.task_waiter,   &d.task_number,     &d.task_wait_seq,
+        &d.task_created_ns,  &d.task_ran_ns,   &d.task_custom_name, &d.task_scope_deadline_ns};
+    rec_len = 0;
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
+        if (fs[i]->offset + fs[i]->size > d.task_size || fs[i]->size > 8)
+            die(EXIT_LAYOUT, "process %d: the layout descriptor is inconsistent", (int)target);
+        if (fs[i]->offset + fs[i]->size > rec_len)
+            rec_len = fs[i]->offset + fs[i]->size;
+    }
+    if (d.state_count > 64 || d.wait_kind_count > 256 || d.waiter_size > 4096 ||
+        !d.registry || d.waiter_kind.offset + d.waiter_kind.size > d.waiter_size)
+        die(EXIT_LAYOUT, "process %d: the layout descriptor is inconsistent", (int)target);
+    uint64_t ptrs[320];
+    state_names = xcalloc(d.state_count, sizeof *state_names);
+    kind_names = xcalloc(d.wait_kind_count, sizeof *kind_names);
+    if (!peek((uintptr_t)d.state_names, ptrs, d.state_count * 8u))
+        die(EXIT_LAYOUT, "process %d: the state names are not readable", (int)target);
+    for (uint32_t i = 0; i < d.state_count; i++)
+        state_names[i] = read_string(ptrs[i], 32);
+    if (!peek((uintptr_t)d.wait_kind_names, ptrs, d.wait_kind_count * 8u))
+        die(EXIT_LAYOUT, "process %d: the wait kind names are not readable", (int)target);
+    for (uint32_t i = 0; i < d.wait_kind_count; i++)
+        kind_names[i] = read_string(ptrs[i], 32);
+    if (!peek((uintptr_t)d.lock_holder_offset, &lock_holder_off, 4) ||
+        !peek((uintptr_t)d.lock_holder_number_offset, &lock_number_off, 4) ||
+        !peek((uintptr_t)d.listener_fd_offset, &listener_fd_off, 4))
+        die(EXIT_LAYOUT, "process %d: the object offsets are not readable", (int)target);
+}
+
+static const char *state_name(const struct task *t) {
+    if (t->torn)
+        return "torn";
+    return t->state < d.state_count && state_names[t->state][0] ? state_names[t->state] : "?";
+}
+
+static const char *kind_name(unsigned k) {
+    return k < d.wait_kind_count && kind_names[k][0] ? kind_names[k] : "?";
+}
+
+static const char *io_opcode_name(unsigned op) {
+    /* io_uring opcodes are kernel ABI: stable numbers */
+    static const char *const names[] = {
+        [0] = "nop",     [1] = "readv",   [2] = "writev",    [3] = "fsync",   [6] = "poll",
+        [9] = "sendmsg", [10] = "recvmsg", [11] = "timeout", [13] = "accept", [16] = "connect",
+        [18] = "openat", [19] = "close",  [22] = "read",     [23] = "write",  [26] = "send",
+        [27] = "recv",   [30] = "splice", [34] = "shutdown",
+    };
+    return op < sizeof names / sizeof *names && names[op] ? names[op] : "op";
+}
+
+/* The permutation that orders key[0..n): *idx[i] gets the index of the i-th smallest key.
+ * A byte-wise radix sort that skips the bytes every key shares (the high bytes of addresses
+ * and ids), so a million keys sort in a few passes. */
+static uint32_t *radix_order(const uint64_t *key, size_t n) {
+    uint32_t *a = xcalloc(n, sizeof *a), *b = xcalloc(n, sizeof *b);
+    uint64_t all_or = 0, all_and = ~(uint64_t)0;
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (uint32_t)i;
+        all_or |= key[i];
+        all_and &= key[i];
+    }
+    for (unsigned shift = 0; shift < 64; shift += 8) {
+        if ((((all_or ^ all_and) >> shift) & 0xff) == 0)
+            continue; /* this byte is the same in every key */
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((key[a[i]] >> shift) & 0xff) + 1]++;
+        for (int c = 0; c < 256; c++)
+            count[c + 1] += count[c];
+        for (size_t i = 0; i < n; i++)
+            b[count[(key[a[i]] >> shift) & 0xff]++] = a[i];
+        uint32_t *t = a;
+        a = b;
+        b = t;
+    }
+    free(b);
+    return a;
+}
+
+/* Every task pointer in the slot table, with its slot index. */
+static void read_slots(struct table *tb) {
+    struct tr_debug_registry r;
+    if (!peek((uintptr_t)d.registry, &r, sizeof r) || r.slot_size != 8 || !r.slots_per_chunk ||
+        r.slots_per_chunk > (1u << 20))
+        die(EXIT_LAYOUT, "process %d: the slot table's description is not readable",
+            (int)target);
+    uint32_t count;
+    if (!peek((uintptr_t)r.chunk_count, &count, 4))
+        die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
+    if (count > r.max_chunks)
+        count = r.max_chunks;
+    uint8_t *occupied = xcalloc(count, 1);
+    uint64_t *chunks = xcalloc(count, 8);
+    if (count && (!peek((uintptr_t)r.occupied, occupied, count) ||
+                  !peek((uintptr_t)r.chunks, chunks, count * 8u)))
+        die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
+    size_t used = 0;
+    for (uint32_t c = 0; c < count; c++)
+        used += occupied[c] && chunks[c];
+    uint64_t *words = xcalloc(used * r.slots_per_chunk, 8);
+    uint32_t *ids = xcalloc(used, 4);
+    struct batch b = {0};
+    size_t k = 0;
+    for (uint32_t c = 0; c < count; c++) {
+        if (!occupied[c] || !chunks[c])
+            continue;
+        ids[k] = c;
+        batch_add(&b, chunks[c], words + k * r.slots_per_chunk, r.slots_per_chunk * 8u);
+        k++;
+    }
+    batch_run(&b);
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (!b.ok[i])
+            continue;
+        const uint64_t *w = words + i * r.slots_per_chunk;
+        for (uint32_t s = 0; s < r.slots_per_chunk; s++) {
+            if ((w[s] & 1) || !w[s])
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 4096;
+                tb->t = xrealloc(tb->t, cap, sizeof *tb->t);
+            }
+            tb->t[n++] = (struct task){.addr = w[s], .slot = (uint64_t)ids[i] * r.slots_per_chunk + s};
+        }
+    }
+    tb->n = n;
+    free(words);
+    free(ids);
+    free(occupied);
+    free(chunks);
+    free(b.addr);
+    free(b.dst);
+    free(b.len);
+    free(b.ok);
+}
+
+/* Loop ids by loop address: few loops, a small linear cache. */
+static unsigned loop_id_of(uint64_t at) {
+    static uint64_t addr[64];
+    static unsigned id[64];
+    static size_t n;
+    for (size_t i = 0; i < n; i++)
+        if (addr[i] == at)
+            return id[i];
+    unsigned char buf[8] = {0};
+    unsigned v = UINT_MAX;
+    if (at && peek(at + d.loop_id.offset, buf, d.loop_id.size <= 8 ? d.loop_id.size : 8)) {
+        uint64_t x = 0;
+        memcpy(&x, buf, d.loop_id.size <= 8 ? d.loop_id.size : 8);
+        v = (unsigned)x;
+    }
+    if (n < 64) {
+        addr[n] = at;
+        id[n++] = v;
+    }
+    return v;
+}
+
+/* The fields a row compares between its two reads. */
+static bool same_moment(const unsigned char *a, const unsigned char *b) {
+    const struct tr_debug_field fs[] = {d.task_magic_field, d.task_state,    d.task_number,
+                                        d.task_wait_seq,    d.task_waiter,   d.task_custom_name,
+                                        d.task_slot,        d.task_at};
+    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
+        if (field_u64(a, fs[i]) != field_u64(b, fs[i]))
+            return false;
+    return true;
+}
+
+static void decode_record(struct task *t, const unsigned char *rec) {
+    t->state = (uint8_t)field_u64(rec, d.task_state);
+    t->id = field_u64(rec, d.task_number);
+    t->fn = field_u64(rec, d.task_fn);
+    t->at = field_u64(rec, d.task_at);
+    t->waiter = field_u64(rec, d.task_waiter);
+    t->name_ptr = field_u64(rec, d.task_custom_name);
+    t->created_ns = field_u64(rec, d.task_created_ns);
+    t->ran_ns = field_u64(rec, d.task_ran_ns);
+    t->wait_seq = (uint32_t)field_u64(rec, d.task_wait_seq);
+    t->scope_deadline = field_u64(rec, d.task_scope_deadline_ns);
+}
+
+/* A record that is a live task, still in the slot it was found in. */
+static bool record_live(const struct task *t, const unsigned char *rec) {
+    return field_u64(rec, d.task_magic_field) == d.task_magic &&
+           field_u64(rec, d.task_slot) == t->slot;
+}
+
+enum mode { MODE_LIST, MODE_TREE, MODE_JSON, MODE_COUNT };
+
+/* The row of the task at addr (t[] is in address order), or -1. */
+static int64_t find_task(const struct table *tb, uint64_t addr) {
+    size_t lo = 0, hi = tb->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tb->t[mid].addr < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < tb->n && tb->t[lo].addr == addr ? (int64_t)lo : -1;
+}
+
+/*
+ * Read every task. --count needs only a record's first fields (magic, state, slot, loop) read
+ * once; the others read each record, then its waiter and name, then the record again, and
+ * keep a row only when both reads agree (retrying up to `retries` times, then torn).
+ */
+static void read_tasks(struct table *tb, enum mode mode, int retries) {
+    read_slots(tb);
+    tb->read_ns = now_ns();
+    size_t n = tb->n;
+    { /* address order: a slab's records are then next to each other in every batch */
+        uint64_t *key = xcalloc(n, 8);
+        for (size_t i = 0; i < n; i++)
+            key[i] = tb->t[i].addr;
+        uint32_t *perm = radix_order(key, n);
+        struct task *sorted = xcalloc(n, sizeof *sorted);
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = tb->t[perm[i]];
+        free(tb->t);
+        tb->t = sorted;
+        free(perm);
+        free(key);
+    }
+    uint32_t len = mode == MODE_COUNT ? d.task_at.offset + d.task_at.size : rec_len;
+    if (len < d.task_slot.offset + d.task_slot.size)
+        len = d.task_slot.offset + d.task_slot.size;
+    unsigned char *rec = xcalloc(n, len);
+    struct batch b = {0};
+    for (size_t i = 0; i < n; i++)
+        batch_add(&b, tb->t[i].addr, rec + i * len, len);
+    batch_run(&b);
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = &tb->t[i];
+        unsigned char *r = rec + i * len;
+        if (!b.ok[i] || !record_live(t, r))
+            continue; /* gone since the slot was read */
+        if (mode == MODE_COUNT) {
+            t->state = (uint8_t)field_u64(r, d.task_state);
+            t->at = field_u64(r, d.task_at);
+            t->valid = true;
+        }
+        memmove(rec + live * len, r, len);
+        tb->t[live++] = *t;
+    }
+    n = tb->n = live;
+    if (mode == MODE_COUNT) {
+        for (size_t i = 0; i < n; i++)
+            tb->t[i].loop = loop_id_of(tb->t[i].at);
+        free(rec);
+        free(b.addr), free(b.dst), free(b.len), free(b.ok);
+        return;
+    }
+
+    unsigned char *rec2 = xcalloc(n, len);
+    unsigned char *wbuf = xcalloc(n, d.waiter_size);
+    char *nbuf = xcalloc(n, NAME_READ);
+    uint32_t *todo = xcalloc(n, sizeof *todo);
+    size_t ntodo = n;
+    for (size_t i = 0; i < n; i++)
+        todo[i] = (uint32_t)i;
+    for (int attempt = 0; ntodo && attempt <= retries; attempt++) {
+        if (attempt > 0) { /* first reads of the rows to retry */
+            batch_reset(&b);
+            for (size_t j = 0; j < ntodo; j++)
+                batch_add(&b, tb->t[todo[j]].addr, rec + (size_t)todo[j] * len, len);
+            batch_run(&b);
+        }
+        /* waiters and names */
+        batch_reset(&b);
+        for (size_t j = 0; j < ntodo; j++) {
+            size_t i = todo[j];
+            const unsigned char *r = rec + i * len;
+            uint64_t w = field_u64(r, d.task_waiter), nm = field_u64(r, d.task_custom_name);
+            if (w)
+                batch_add(&b, w, wbuf + i * d.waiter_size, d.waiter_size);
+            if (nm)
+                batch_add(&b, nm + d.name_text_offset, nbuf + i * NAME_READ, NAME_READ);
+        }
+        batch_run(&b);
+        for (size_t k = 0; k < b.n; k++)
+            if (!b.ok[k]) /* a short name at the end of a mapping: up to its page's end */
+                for (uint32_t l = b.len[k] / 2; l >= 8 && !b.ok[k]; l /= 2)
+                    b.ok[k] = peek(b.addr[k], b.dst[k], l);
+        /* the second read */
+        batch_reset(&b);
+        for (size_t j = 0; j < ntodo; j++)
+            batch_add(&b, tb->t[todo[j]].addr, rec2 + (size_t)todo[j] * len, len);
+        batch_run(&b);
+        size_t again = 0;
+        for (size_t j = 0; j < ntodo; j++) {
+            size_t i = todo[j];
+            struct task *t = &tb->t[i];
+            const unsigned char *r = rec + i * len, *r2 = rec2 + i * len;
+            if (!b.ok[j] || !record_live(t, r2) || !same_moment(r, r2)) {
+                if (b.ok[j] && !record_live(t, r2) && record_live(t, r)) {
+                    t->valid = false; /* finished meanwhile: it is gone, not torn */
+                    t->addr = 0;
+                    continue;
+                }
+                todo[again++] = (uint32_t)i;
+                continue;
+            }
+            decode_record(t, r);
+            t->valid = true;
+            if (t->waiter) {
+                const unsigned char *w = wbuf + i * d.waiter_size;
+                t->kind = (uint8_t)field_u64(w, d.waiter_kind);
+                t->object = field_u64(w, d.waiter_object);
+                t->timer_at = field_u64(w, d.waiter_timer_at);
+                if (t->kind == d.wait_io) {
+                    t->io_opcode = (uint8_t)field_u64(w, d.waiter_io_opcode);
+                    t->io_fd = (int32_t)field_u64(w, d.waiter_io_fd);
+                    t->timer_at = t->scope_deadline; /* the kernel's linked timeout */
+                }
+            }
+            if (t->name_ptr) {
+                char *s = nbuf + i * NAME_READ;
+                size_t l = strnlen(s, NAME_READ);
+                if (l == NAME_READ) { /* longer: the rest, up to what is shown */
+                    char *big = xcalloc(NAME_MAX_SHOWN + 1, 1);
+                    memcpy(big, s, NAME_READ);
+                    size_t m = NAME_READ;
+                    while (m < NAME_MAX_SHOWN &&
+                           peek(t->name_ptr + d.name_text_offset + m, big + m, 64))
+                        if (strnlen(big + m, 64) < 64)
+                            break;
+                        else
+                            m += 64;
+                    big[NAME_MAX_SHOWN] = 0;
+                    t->name = big;
+                } else {
+                    t->name = strndup(s, l);
+                }
+            }
+        }
+        ntodo = again;
+    }
+    for (size_t j = 0; j < ntodo; j++) {
+        struct task *t = &tb->t[todo[j]];
+        t->valid = false;
+        t->torn = true;
+        t->id = field_u64(rec + (size_t)todo[j] * len, d.task_number);
+        tb->torn++;
+    }
+    /* drop the rows of tasks that finished while read */
+    live = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tb->t[i].addr)
+            tb->t[live++] = tb->t[i];
+    tb->n = n = live;
+
+    /* what the waits name: the awaited task in the table, a lock's holder, a listener's fd */
+    uint64_t *obj = xcalloc(n, 16);
+    batch_reset(&b);
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = &tb->t[i];
+        t->awaits = -1;
+        t->detail = -1;
+        t->loop = t->valid ? loop_id_of(t->at) : UINT_MAX;
+        if (!t->valid || !t->waiter)
+            continue;
+        if (t->kind == d.wait_task || t->kind == d.wait_tasks)
+            t->awaits = find_task(tb, t->object);
+        else if (t->kind == d.wait_lock && t->object) {
+            batch_add(&b, t->object + lock_holder_off, &obj[2 * i], 8);
+            batch_add(&b, t->object + lock_number_off, &obj[2 * i + 1], 8);
+        } else if (t->kind == d.wait_listener && t->object)
+            batch_add(&b, t->object + listener_fd_off, &obj[2 * i], 4);
+    }
+    batch_run(&b);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = &tb->t[i];
+        if (!t->valid || !t->waiter)
+            continue;
+        if (t->kind == d.wait_lock && t->object) {
+            bool ok = b.ok[k] && b.ok[k + 1];
+            k += 2;
+            if (!ok || !obj[2 * i])
+                continue;
+            int64_t h = find_task(tb, obj[2 * i]);
+            if (h >= 0 && tb->t[h].valid && tb->t[h].id == obj[2 * i + 1]) {
+                t->detail = (int64_t)tb->t[h].id;
+                t->awaits = h; /* waits for the holder: an edge of --tree, maybe of a cycle */
+            }
+        } else if (t->kind == d.wait_listener && t->object) {
+            if (b.ok[k++])
+                t->detail = (int32_t)(uint32_t)obj[2 * i];
+        }
+    }
+    free(obj);
+    free(rec);
+    free(rec2);
+    free(wbuf);
+    free(nbuf);
+    free(todo);
+    free(b.addr), free(b.dst), free(b.len), free(b.ok);
+    uint64_t *key = xcalloc(n, 8);
+    for (size_t i = 0; i < n; i++)
+        key[i] = tb->t[i].id;
+    tb->order = radix_order(key, n);
+    free(key);
+}
+
+static void table_free(struct table *tb) {
+    for (size_t i = 0; i < tb->n; i++)
+        free(tb->t[i].name);
+    free(tb->t);
+    free(tb->order);
+    *tb = (struct table){0};
+}
+
+/* ---- output --------------------------------------------------------------------------------- */
+
+/* "850ms", "12.3s", "4m05s", "3h12m" */
+static const char *fmt_dur(uint64_t ns, char *buf, size_t len) {
+    double s = (double)ns / 1e9;
+    if (s < 1)
+        snprintf(buf, len, "%.0fms", s * 1e3);
+    else if (s < 60)
+        snprintf(buf, len, "%.1fs", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    return buf;
+}
+
+static const char *fmt_deadline(uint64_t at, uint64_t now, char *buf, size_t len) {
+    char d1[32];
+    if (at >= now)
+        snprintf(buf, len, "in %s", fmt_dur(at - now, d1, sizeof d1));
+    else
+        snprintf(buf, len, "%s ago", fmt_dur(now - at, d1, sizeof d1));
+    return buf;
+}
+
+static const char *task_name(const struct task *t, char *buf, size_t len) {
+    if (t->name)
+        return t->name;
+    snprintf(buf, len, "Task-%" PRIu64, t->id);
+    return buf;
+}
+
+/* What t waits on, in words: "sleep in 1.2s", "io recv fd 5", "await task 7 (worker)". */
+static const char *describe_wait(const struct table *tb, const struct task *t, char *buf,
+                                 size_t len) {
+    char a[64], s[256];
+    if (!t->valid || !t->waiter) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    int n;
+    if (t->kind == d.wait_sleep)
+        return fmt_deadline(t->timer_at, tb->read_ns, a, sizeof a),
+               snprintf(buf, len, "sleep %s", a), buf;
+    if (t->kind == d.wait_io)
+        n = snprintf(buf, len, "io %s fd %d", io_opcode_name(t->io_opcode), t->io_fd);
+    else if (t->kind == d.wait_task || t->kind == d.wait_tasks) {
+        if (t->awaits >= 0) {
+            const struct task *o = &tb->t[t->awaits];
+            n = snprintf(buf, len, "%s task %" PRIu64 " (%s)", kind_name(t->kind), o->id,
+                         task_name(o, s, sizeof s));
+        } else
+            n = snprintf(buf, len, "%s task 0x%" PRIx64, kind_name(t->kind), t->object);
+    } else if (t->kind == d.wait_listener)
+        n = snprintf(buf, len, "accept fd %" PRId64, t->detail);
+    else if (t->kind == d.wait_lock && t->detail >= 0)
+        n = snprintf(buf, len, "lock 0x%" PRIx64 " held by task %" PRId64, t->object, t->detail);
+    else if (t->kind == d.wait_lock)
+        n = snprintf(buf, len, "lock 0x%" PRIx64, t->object);
+    else if (!strcmp(kind_name(t->kind), "thread"))
+        n = snprintf(buf, len, "thread %s", symbol_of(t->object, s, sizeof s));
+    else
+        n = snprintf(buf, len, "%s 0x%" PRIx64, kind_name(t->kind), t->object);
+    if (t->timer_at && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", times out %s",
+                 fmt_deadline(t->timer_at, tb->read_ns, a, sizeof a));
+    return buf;
+}
+
+static void print_list(const struct table *tb, FILE *out) {
+    fprintf(out, "%-8s %-20s %-9s %-4s %-7s %-7s %-24s %s\n", "ID", "NAME", "STATE", "LOOP",
+            "AGE", "RAN", "FUNCTION", "WAITS ON");
+    for (size_t i = 0; i < tb->n; i++) {
+        const struct task *t = &tb->t[tb->order[i]];
+        char nb[48], age[32], ran[32], sb[256], wb[512];
+        if (t->torn) {
+            fprintf(out, "%-8" PRIu64 " %-20s %-9s (changed under %s's reads: not shown)\n",
+                    t->id, "?", "torn", prog);
+            continue;
+        }
+        char loop[16];
+        if (t->loop == UINT_MAX)
+            snprintf(loop, sizeof loop, "?");
+        else
+            snprintf(loop, sizeof loop, "%u", t->loop);
+        fprintf(out, "%-8" PRIu64 " %-20s %-9s %-4s %-7s %-7s %-24s %s\n", t->id,
+                task_name(t, nb, sizeof nb), state_name(t), loop,
+                fmt_dur(tb->read_ns > t->created_ns ? tb->read_ns - t->created_ns : 0, age,
+                        sizeof age),
+                t->ran_ns ? fmt_dur(tb->read_ns > t->ran_ns ? tb->read_ns - t->ran_ns : 0, ran,
+                                    sizeof ran)
+                          : "never",
+                symbol_of(t->fn, sb, sizeof sb), describe_wait(tb, t, wb, sizeof wb));
+    }
+    fprintf(out, "%zu tasks", tb->n);
+    if (tb->torn)
+        fprintf(out, ", %zu torn (kept changing while read: try --retries)", tb->torn);
+    fputc('\n', out);
+}
+
+static void json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+static void print_json(const struct table *tb, FILE *out) {
+    fprintf(out, "{\"pid\":%d,\"layout_version\":%u,\"tasks\":[", (int)target, d.version);
+    for (size_t i = 0; i < tb->n; i++) {
+        const struct task *t = &tb->t[tb->order[i]];
+        char nb[48], sb[256];
+        fprintf(out, "%s\n{\"id\":%" PRIu64, i ? "," : "", t->id);
+        if (t->torn) {
+            fprintf(out, ",\"torn\":true}");
+            continue;
+        }
+        fprintf(out, ",\"name\":");
+        json_string(out, task_name(t, nb, sizeof nb));
+        fprintf(out, ",\"state\":\"%s\",\"loop\":", state_name(t));
+        if (t->loop == UINT_MAX)
+            fprintf(out, "null");
+        else
+            fprintf(out, "%u", t->loop);
+        fprintf(out, ",\"function\":");
+        json_string(out, symbol_of(t->fn, sb, sizeof sb));
+        fprintf(out, ",\"age_s\":%.6f",
+                (double)(tb->read_ns > t->created_ns ? tb->read_ns - t->created_ns : 0) / 1e9);
+        if (t->ran_ns)
+            fprintf(out, ",\"since_ran_s\":%.6f",
+                    (double)(tb->read_ns > t->ran_ns ? tb->read_ns - t->ran_ns : 0) / 1e9);
+        else
+            fprintf(out, ",\"since_ran_s\":null");
+        if (t->waiter) {
+            fprintf(out, ",\"wait\":{\"kind\":\"%s\",\"object\":\"0x%" PRIx64 "\"",
+                    kind_name(t->kind), t->object);
+            if (t->kind == d.wait_io)
+                fprintf(out, ",\"op\":\"%s\",\"fd\":%d", io_opcode_name(t->io_opcode),
+                        t->io_fd);
+            if (t->kind == d.wait_listener && t->detail >= 0)
+                fprintf(out, ",\"fd\":%" PRId64, t->detail);
+            if (t->kind == d.wait_lock && t->detail >= 0)
+                fprintf(out, ",\"holder\":%" PRId64, t->detail);
+            if ((t->kind == d.wait_task || t->kind == d.wait_tasks) && t->awaits >= 0)
+                fprintf(out, ",\"task\":%" PRIu64, tb->t[t->awaits].id);
+            if (!strcmp(kind_name(t->kind), "thread")) {
+                fprintf(out, ",\"function\":");
+                json_string(out, symbol_of(t->object, sb, sizeof sb));
+            }
+            if (t->timer_at)
+                fprintf(out, ",\"deadline_in_s\":%.6f",
+                        ((double)t->timer_at - (double)tb->read_ns) / 1e9);
+            fputc('}', out);
+        }
+        fputc('}', out);
+    }
+    fprintf(out, "\n],\"count\":%zu,\"torn\":%zu}\n", tb->n, tb->torn);
+}
+
+static void print_count(const struct table *tb, FILE *out) {
+    size_t by_state[65] = {0};
+    unsigned maxloop = 0;
+    for (size_t i = 0; i < tb->n; i++)
+        if (tb->t[i].loop != UINT_MAX && tb->t[i].loop > maxloop && tb->t[i].loop < 4096)
+            maxloop = tb->t[i].loop;
+    size_t *by_loop = xcalloc(maxloop + 2, sizeof *by_loop);
+    for (size_t i = 0; i < tb->n; i++) {
+        const struct task *t = &tb->t[i];
+        by_state[t->state < d.state_count ? t->state : 64]++;
+        by_loop[t->loop <= maxloop ? t->loop : maxloop + 1]++;
+    }
+    fprintf(out, "%zu tasks:", tb->n);
+    const char *sep = " ";
+    for (uint32_t s = 0; s < d.state_count; s++)
+        if (by_state[s]) {
+            fprintf(out, "%s%s %zu", sep, state_names[s], by_state[s]);
+            sep = ", ";
+        }
+    if (by_state[64])
+        fprintf(out, "%s? %zu", sep, by_state[64]);
+    fprintf(out, ";");
+    sep = " ";
+    for (unsigned l = 0; l <= maxloop + 1; l++)
+        if (by_loop[l]) {
+            if (l <= maxloop)
+                fprintf(out, "%sloop %u: %zu", sep, l, by_loop[l]);
+            else
+                fprintf(out, "%sloop ?: %zu", sep, by_loop[l]);
+            sep = ", ";
+        }
+    fputc('\n', out);
+    free(by_loop);
+}
+
+/* ---- --tree: who awaits whom ---------------------------------------------------------------
+ *
+ * A task awaits at most one task, so "awaits" is a function: the awaited-by graph is a forest
+ * whose roots await no listed task, plus cycles with trees hanging off them. Roots are printed
+ * with their awaiters below them; then each cycle, named, with its members' other awaiters. */
+
+struct tree {
+    const struct table *tb;
+    uint32_t *first, *next; /* children lists: awaiters of each task */
+    FILE *out;
+};
+
+static void tree_print(struct tree *tr, uint32_t i, const char *prefix, bool last, int depth,
+                       uint32_t skip) {
+    const struct task *t = &tr->tb->t[i];
+    char nb[48], sb[256], wb[512];
+    fprintf(tr->out, "%s%s%s (id %" PRIu64 ", %s, %s)", prefix, depth ? (last ? "└── " : "├── ") : "",
+            t->torn ? "?" : task_name(t, nb, sizeof nb), t->id, state_name(t),
+            t->valid ? symbol_of(t->fn, sb, sizeof sb) : "?");
+    if (t->valid && t->waiter && (t->awaits < 0 || t->kind == d.wait_lock))
+        fprintf(tr->out, " %s %s", t->awaits < 0 ? "waits:" : "via",
+                describe_wait(tr->tb, t, wb, sizeof wb));
+    fputc('\n', tr->out);
+    char child_prefix[1024];
+    size_t pl = strlen(prefix);
+    if (pl + 8 > sizeof child_prefix)
+        pl = sizeof child_prefix - 8; /* deep chains: the indentation stops growing */
+    memcpy(child_prefix, prefix, pl);
+    strcpy(child_prefix + pl, depth ? (last ? "    " : "│   ") : "");
+    if (depth > 200) {
+        fprintf(tr->out, "%s└── ...\n", child_prefix);
+        return;
+    }
+    for (uint32_t c = tr->first[i]; c != UINT32_MAX; c = tr->next[c]) {
+        if (c == skip)
+            continue;
+        uint32_t after = tr->next[c];
+        while (after != UINT32_MAX && after == skip)
+            after = tr->next[after];
+        tree_print(tr, c, child_prefix, after == UINT32_MAX, depth + 1, skip);
+    }
+}
+
+static void print_tree(const struct table *tb, FILE *out) {
+    size_t n = tb->n;
+    struct tree tr = {tb, xcalloc(n, 4), xcalloc(n, 4), out};
+    for (size_t i = 0; i < n; i++)
+        tr.first[i] = tr.next[i] = UINT32_MAX;
+    for (size_t k = n; k-- > 0;) { /* children in id order */
+        uint32_t i = tb->order[k];
+        int64_t p = tb->t[i].awaits;
+        if (p >= 0) {
+            tr.next[i] = tr.first[p];
+            tr.first[p] = (uint32_t)i;
+        }
+    }
+    /* cycles: colour walk along "awaits" */
+    uint8_t *colour = xcalloc(n, 1); /* 0 new, 1 on the current path, 2 done */
+    uint8_t *in_cycle = xcalloc(n, 1);
+    size_t ncycles = 0;
+    uint32_t *cycle_start = xcalloc(n, 4);
+    for (size_t s = 0; s < n; s++) {
+        size_t i = s;
+        while (colour[i] == 0) {
+            colour[i] = 1;
+            if (tb->t[i].awaits < 0)
+                break;
+            i = (size_t)tb->t[i].awaits;
+        }
+        if (colour[i] == 1 && tb->t[i].awaits >= 0 && !in_cycle[i]) {
+            /* i is on the path just walked and awaits: a new cycle through i? */
+            size_t j = i;
+            bool closed = false;
+            for (size_t steps = 0; steps <= n; steps++) {
+                j = (size_t)tb->t[j].awaits;
+                if (j == i) {
+                    closed = true;
+                    break;
+                }
+                if (tb->t[j].awaits < 0 || colour[j] != 1)
+                    break;
+            }
+            if (closed) {
+                cycle_start[ncycles++] = (uint32_t)i;
+                j = i;
+                do {
+                    in_cycle[j] = 1;
+                    j = (size_t)tb->t[j].awaits;
+                } while (j != i);
+            }
+        }
+        for (i = s; colour[i] == 1;) {
+            colour[i] = 2;
+            if (tb->t[i].awaits < 0)
+                break;
+            i = (size_t)tb->t[i].awaits;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        uint32_t i = tb->order[k];
+        if (tb->t[i].awaits < 0)
+            tree_print(&tr, i, "", true, 0, UINT32_MAX);
+    }
+    for (size_t c = 0; c < ncycles; c++) {
+        char nb[48];
+        fprintf(out, "await cycle %zu:", c + 1);
+        size_t j = cycle_start[c];
+        do {
+            fprintf(out, " %s (id %" PRIu64 ") ->", task_name(&tb->t[j], nb, sizeof nb),
+                    tb->t[j].id);
+            j = (size_t)tb->t[j].awaits;
+        } while (j != cycle_start[c]);
+        fprintf(out, " %s (id %" PRIu64 ")\n", task_name(&tb->t[j], nb, sizeof nb), tb->t[j].id);
+        /* each member with its awaiters outside the cycle */
+        do {
+            size_t from = (size_t)tb->t[j].awaits; /* skip the cycle's own edge into j */
+            uint32_t skip = UINT32_MAX;
+            for (size_t k = 0; k < n && skip == UINT32_MAX; k++)
+                if (in_cycle[k] && tb->t[k].awaits == (int64_t)j)
+                    skip = (uint32_t)k;
+            (void)from;
+            tree_print(&tr, (uint32_t)j, "  ", true, 0, skip);
+            j = (size_t)tb->t[j].awaits;
+        } while (j != cycle_start[c]);
+    }
+    fprintf(out, "%zu tasks, %zu await cycle%s", n, ncycles, ncycles == 1 ? "" : "s");
+    if (tb->torn)
+        fprintf(out, ", %zu torn", tb->torn);
+    fputc('\n', out);
+    free(colour);
+    free(in_cycle);
+    free(cycle_start);
+    free(tr.first);
+    free(tr.next);
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s [--tree | --json | --count] [--watch N] [--retries N] PID\n"
+            "  lists the tasks of a running process that links taskring (see taskring-ps(1))\n",
+            prog);
+}
+
+static long number_arg(const char *opt, const char *v, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || errno || *end || x < lo || x > hi) {
+        fprintf(stderr, "%s: %s needs a number from %ld to %ld\n", prog, opt, lo, hi);
+        usage(stderr);
+        exit(EXIT_USAGE);
+    }
+    return x;
+}
+
+int main(int argc, char **argv) {
+    enum mode mode = MODE_LIST;
+    long watch = 0, retries = 5;
+    const char *pid_arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--tree"))
+            mode = MODE_TREE;
+        else if (!strcmp(a, "--json"))
+            mode = MODE_JSON;
+        else if (!strcmp(a, "--count"))
+            mode = MODE_COUNT;
+        else if (!strcmp(a, "--watch"))
+            watch = number_arg(a, i + 1 < argc ? argv[++i] : NULL, 1, 86400);
+        else if (!strcmp(a, "--retries"))
+            retries = number_arg(a, i + 1 < argc ? argv[++i] : NULL, 0, 1000);
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (a[0] == '-' || pid_arg) {
+            fprintf(stderr, "%s: unexpected argument '%s'\n", prog, a);
+            usage(stderr);
+            return EXIT_USAGE;
+        } else
+            pid_arg = a;
+    }
+    if (!pid_arg) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    target = (pid_t)number_arg("PID", pid_arg, 1, INT_MAX);
+    if (kill(target, 0) < 0 && errno == ESRCH)
+        die(EXIT_NO_PROCESS, "no such process: %d", (int)target);
+
+    uint64_t addr = scan_maps(mode != MODE_COUNT);
+    if (!addr)
+        die(EXIT_NOT_TASKRING,
+            "process %d does not link taskring (no .note.taskring note or %s symbol in the "
+            "files it maps)",
+            (int)target, TR_DEBUG_SYMBOL);
+    load_descriptor(addr);
+    reading = true;
+    if (getenv("TASKRING_PS_TEST_STOP")) /* tests: stop here, so the target can end meanwhile */
+        raise(SIGSTOP);
+    for (;;) {
+        struct table tb = {0};
+        read_tasks(&tb, mode, (int)retries);
+        switch (mode) {
+        case MODE_LIST:
+            print_list(&tb, stdout);
+            break;
+        case MODE_TREE:
+            print_tree(&tb, stdout);
+            break;
+        case MODE_JSON:
+            print_json(&tb, stdout);
+            break;
+        case MODE_COUNT:
+            print_count(&tb, stdout);
+            break;
+        }
+        table_free(&tb);
+        if (fflush(stdout) != 0 || !watch)
+            break;
+        sleep((unsigned)watch);
+        if (mode != MODE_JSON)
+            printf("\n");
+    }
+    return ferror(stdout) ? EXIT_ERROR : EXIT_OK;
+}
