@@ -223,6 +223,7 @@ static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop 
     atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); /* the loop's memory's */
     loop->rt = rt;
     loop->id = id;
+    loop->now_ns = loop_clock_ns(); /* tasks spawned before the first poll get a real time */
     loop->port = &rt->ports[id];
     rt->ports[id].ring_fd = loop->ring.ring_fd;
     rt->ports[id].loop = loop;
