@@ -49,8 +49,7 @@ enum {
 
 static const char *prog = "taskring-ps";
 
-__attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt,
-                                                                ...) {
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog);
@@ -83,8 +82,7 @@ static bool reading; /* the descriptor was found: ESRCH now means the process ex
 static void read_failed(int err) {
     if (err == ESRCH)
         die(reading ? EXIT_GONE : EXIT_NO_PROCESS,
-            reading ? "process %d exited while it was read" : "no such process: %d",
-            (int)target);
+            reading ? "process %d exited while it was read" : "no such process: %d", (int)target);
     if (err == EPERM || err == EACCES)
         die(EXIT_PERM,
             "permission denied reading process %d (needs the same uid and ptrace access, "
@@ -104,79 +102,104 @@ static bool peek(uint64_t addr, void *buf, size_t len) {
     return n == (ssize_t)len;
 }
 
-/* A batch of reads: req i reads len[i] bytes at addr[i] into dst[i]; ok[i] says whether all of
- * them arrived. Up to IOV_MAX iovecs per call; a failed iovec (unmapped: a record freed, the
- * slab gone) is skipped and the call resumed after it. */
+/* Big arrays: anonymous memory, huge pages where the kernel gives them (a million rows fault
+ * in far fewer pages). */
+static void *big_alloc(size_t n, size_t size) {
+    size_t bytes;
+    if (__builtin_mul_overflow(n ? n : 1, size ? size : 1, &bytes) || bytes > SIZE_MAX / 2)
+        die(EXIT_ERROR, "out of memory");
+    bytes = ((bytes + 4095) & ~(size_t)4095) + 4096;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        die(EXIT_ERROR, "out of memory");
+#ifdef MADV_HUGEPAGE
+    if (bytes >= (2u << 20))
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    *(size_t *)p = bytes; /* the size, in the page before what the caller gets */
+    return (char *)p + 4096;
+}
+
+static void big_free(void *q, size_t n, size_t size) {
+    (void)n, (void)size;
+    if (q) {
+        char *p = (char *)q - 4096;
+        munmap(p, *(size_t *)p);
+    }
+}
+
+/*
+ * A batch of reads: request i reads len[i] bytes at addr[i], and the batch's callback gets
+ * them (or NULL: not all of them could be read, e.g. a record whose slab is gone) with tag[i].
+ * Requests in address order that are close together are read as one range (a slab's records
+ * in one iovec, not one each: process_vm_readv costs mostly per iovec and per page pinned,
+ * not per byte), up to IOV_MAX ranges per call, through one scratch buffer, so the reader
+ * never holds a copy of more than it keeps.
+ */
+typedef void batch_fn(void *ctx, uint32_t tag, const unsigned char *data);
+
 struct batch {
     size_t n, cap;
     uint64_t *addr;
-    void **dst;
     uint32_t *len;
-    bool *ok;
+    uint32_t *tag;
 };
 
 static void batch_reset(struct batch *b) {
     b->n = 0;
 }
 
-static void batch_add(struct batch *b, uint64_t addr, void *dst, uint32_t len) {
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 1024;
-        b->addr = xrealloc(b->addr, b->cap, sizeof *b->addr);
-        b->dst = xrealloc(b->dst, b->cap, sizeof *b->dst);
-        b->len = xrealloc(b->len, b->cap, sizeof *b->len);
-        b->ok = xrealloc(b->ok, b->cap, sizeof *b->ok);
+static void batch_free(struct batch *b) {
+    big_free(b->addr, b->cap, 8);
+    big_free(b->len, b->cap, 4);
+    big_free(b->tag, b->cap, 4);
+    *b = (struct batch){0};
+}
+
+static void batch_reserve(struct batch *b, size_t cap) {
+    if (cap <= b->cap)
+        return;
+    struct batch nb = {.n = b->n, .cap = cap};
+    nb.addr = big_alloc(cap, 8);
+    nb.len = big_alloc(cap, 4);
+    nb.tag = big_alloc(cap, 4);
+    if (b->n) {
+        memcpy(nb.addr, b->addr, b->n * 8);
+        memcpy(nb.len, b->len, b->n * 4);
+        memcpy(nb.tag, b->tag, b->n * 4);
     }
+    batch_free(b);
+    *b = nb;
+}
+
+static void batch_add(struct batch *b, uint64_t addr, uint32_t len, uint32_t tag) {
+    if (b->n == b->cap)
+        batch_reserve(b, b->cap ? b->cap * 2 : 1024);
     b->addr[b->n] = addr;
-    b->dst[b->n] = dst;
     b->len[b->n] = len;
-    b->ok[b->n] = false;
+    b->tag[b->n] = tag;
     b->n++;
 }
 
-/* Requests in address order that are this close are read as one range: every record of a
- * slab in one iovec, not one each. process_vm_readv's cost is mostly per iovec and per page
- * (pinning the target's page), not per byte: docs/performance.md has the figures. */
-enum { MERGE_GAP = 512, SCRATCH = 16 << 20, MAXV = 1024 };
+enum { MERGE_GAP = 512, SCRATCH = 8 << 20, MAXV = 1024 };
 
 static unsigned char *scratch;
 
-/* Requests [from, to) one iovec each (a range that failed: some of them are unmapped). */
-static void batch_run_each(struct batch *b, size_t from, size_t to) {
-    struct iovec l[MAXV], r[MAXV];
-    size_t i = from;
-    while (i < to) {
-        size_t k = to - i < MAXV ? to - i : MAXV;
-        size_t want = 0;
-        for (size_t j = 0; j < k; j++) {
-            l[j] = (struct iovec){b->dst[i + j], b->len[i + j]};
-            r[j] = (struct iovec){(void *)(uintptr_t)b->addr[i + j], b->len[i + j]};
-            want += b->len[i + j];
-        }
-        ssize_t got = process_vm_readv(target, l, k, r, k, 0);
-        if (got < 0) {
-            if (errno != EFAULT && errno != EIO)
-                read_failed(errno);
-            b->ok[i++] = false; /* the first one failed: skip it */
-            continue;
-        }
-        size_t done = 0, bytes = (size_t)got;
-        while (done < k && bytes >= b->len[i + done]) {
-            bytes -= b->len[i + done];
-            b->ok[i + done] = true;
-            done++;
-        }
-        i += done;
-        if ((size_t)got < want && i < to)
-            b->ok[i++] = false; /* partial: this one stopped the call */
+/* Requests [from, to) one at a time: a range that failed has unmapped parts. */
+static void batch_run_each(struct batch *b, size_t from, size_t to, batch_fn *fn, void *ctx) {
+    for (size_t i = from; i < to; i++) {
+        unsigned char *buf = b->len[i] <= SCRATCH ? scratch : xcalloc(1, b->len[i]);
+        fn(ctx, b->tag[i], peek(b->addr[i], buf, b->len[i]) ? buf : NULL);
+        if (buf != scratch)
+            free(buf);
     }
 }
 
-static void batch_run(struct batch *b) {
+static void batch_run(struct batch *b, batch_fn *fn, void *ctx) {
     static struct iovec l[MAXV], r[MAXV];
     static size_t first[MAXV], last[MAXV];
     if (!scratch)
-        scratch = xcalloc(SCRATCH, 1);
+        scratch = big_alloc(SCRATCH, 1);
     size_t i = 0;
     while (i < b->n) {
         size_t nr = 0, used = 0;
@@ -184,7 +207,7 @@ static void batch_run(struct batch *b) {
             uint64_t start = b->addr[i], end = start + b->len[i];
             size_t j = i + 1;
             while (j < b->n && b->addr[j] >= start && b->addr[j] <= end + MERGE_GAP &&
-                   b->addr[j] + b->len[j] - start <= SCRATCH) {
+                   b->addr[j] + b->len[j] - start <= SCRATCH / 4) {
                 if (b->addr[j] + b->len[j] > end)
                     end = b->addr[j] + b->len[j];
                 j++;
@@ -192,7 +215,7 @@ static void batch_run(struct batch *b) {
             if (used + (end - start) > SCRATCH) {
                 if (nr)
                     break;
-                batch_run_each(b, i, j); /* one request larger than the scratch buffer */
+                batch_run_each(b, i, j, fn, ctx); /* larger than the scratch buffer */
                 i = j;
                 continue;
             }
@@ -217,13 +240,11 @@ static void batch_run(struct batch *b) {
             bytes -= l[k].iov_len;
             uint64_t base = (uint64_t)(uintptr_t)r[k].iov_base;
             const unsigned char *src = l[k].iov_base;
-            for (size_t q = first[k]; q < last[k]; q++) {
-                memcpy(b->dst[q], src + (b->addr[q] - base), b->len[q]);
-                b->ok[q] = true;
-            }
+            for (size_t q = first[k]; q < last[k]; q++)
+                fn(ctx, b->tag[q], src + (b->addr[q] - base));
         }
         if (k < nr) { /* range k stopped the call: its requests one by one, then go on */
-            batch_run_each(b, first[k], last[k]);
+            batch_run_each(b, first[k], last[k], fn, ctx);
             i = last[k];
         }
     }
@@ -496,33 +517,36 @@ static char **state_names, **kind_names;
 static uint32_t lock_holder_off, lock_number_off, listener_fd_off;
 static uint32_t rec_len; /* bytes of a record the reader needs */
 
-enum { NAME_READ = 128, NAME_MAX_SHOWN = 1024 };
+enum { NAME_READ = 64, NAME_MAX_SHOWN = 1024 };
 
 struct task {
     uint64_t addr;
     uint64_t slot;
     bool valid; /* read whole: every field below is from one moment of the task */
-    bool torn;  /* kept changing under the reader: only addr and id are shown */
+    bool torn;  /* kept changing under the reader: only its id is shown */
+    bool gone;  /* finished while it was read: not listed */
+    bool name_long;
     uint8_t state;
-    uint64_t id; /* the number: "Task-N" */
-    uint64_t fn, at, waiter, name_ptr, created_ns, ran_ns, scope_deadline;
+    uint8_t kind, io_opcode; /* the wait */
+    int32_t io_fd;
     uint32_t wait_seq;
     unsigned loop;
-    /* the wait */
-    uint8_t kind, io_opcode;
-    int32_t io_fd;
+    uint64_t id; /* the number: "Task-N" */
+    uint64_t fn, at, waiter, name_ptr, created_ns, ran_ns, scope_deadline;
     uint64_t object, timer_at;
-    int64_t detail;       /* a lock's holder id, a listener's fd; -1: unknown */
-    int64_t awaits;       /* index of the awaited task in the table, -1: none or not listed */
-    char *name;           /* custom name, or NULL: "Task-<id>" */
+    int64_t detail; /* a lock's holder id, a listener's fd; -1: unknown */
+    int64_t awaits; /* row of the task it waits for (await, a lock's holder); -1: none */
+    char *name;     /* custom name, or NULL: "Task-<id>" */
 };
 
 struct table {
-    struct task *t;
-    size_t n;
+    struct task *t; /* in address order */
+    size_t n, cap;
+    struct batch b; /* reused from window to window (fresh memory is slow) */
+    uint32_t *todo, *again;
     uint64_t read_ns; /* the reader's clock when it read */
     size_t torn;
-    uint32_t *order; /* rows by id, for output (t[] itself is in address order) */
+    uint32_t *order; /* rows by id, for output */
 };
 
 static char *read_string(uint64_t addr, size_t max) {
@@ -542,8 +566,7 @@ static char *read_string(uint64_t addr, size_t max) {
 /* The descriptor, its names and the objects' offsets. */
 static void load_descriptor(uint64_t addr) {
     if (!peek(addr, &d, sizeof d.magic + 8))
-        die(EXIT_NOT_TASKRING, "process %d: the taskring descriptor is not readable",
-            (int)target);
+        die(EXIT_NOT_TASKRING, "process %d: the taskring descriptor is not readable", (int)target);
     if (memcmp(d.magic, TR_DEBUG_MAGIC, sizeof TR_DEBUG_MAGIC) != 0)
         die(EXIT_LAYOUT, "process %d: no taskring descriptor at 0x%" PRIx64 " (bad magic)",
             (int)target, addr);
@@ -557,9 +580,9 @@ static void load_descriptor(uint64_t addr) {
             (int)target, d.version);
     /* sanity: the fields must lie inside the records */
     const struct tr_debug_field *fs[] = {
-        &d.task_magic_field, &d.task_state,    &d.task_slot,       &d.task_fn,
-        &d.task_at,          &d.task_waiter,   &d.task_number,     &d.task_wait_seq,
-        &d.task_created_ns,  &d.task_ran_ns,   &d.task_custom_name, &d.task_scope_deadline_ns};
+        &d.task_magic_field, &d.task_state,  &d.task_slot,        &d.task_fn,
+        &d.task_at,          &d.task_waiter, &d.task_number,      &d.task_wait_seq,
+        &d.task_created_ns,  &d.task_ran_ns, &d.task_custom_name, &d.task_scope_deadline_ns};
     rec_len = 0;
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
         if (fs[i]->offset + fs[i]->size > d.task_size || fs[i]->size > 8)
@@ -567,8 +590,8 @@ static void load_descriptor(uint64_t addr) {
         if (fs[i]->offset + fs[i]->size > rec_len)
             rec_len = fs[i]->offset + fs[i]->size;
     }
-    if (d.state_count > 64 || d.wait_kind_count > 256 || d.waiter_size > 4096 ||
-        !d.registry || d.waiter_kind.offset + d.waiter_kind.size > d.waiter_size)
+    if (d.state_count > 64 || d.wait_kind_count > 256 || d.waiter_size > 4096 || !d.registry ||
+        d.waiter_kind.offset + d.waiter_kind.size > d.waiter_size)
         die(EXIT_LAYOUT, "process %d: the layout descriptor is inconsistent", (int)target);
     uint64_t ptrs[320];
     state_names = xcalloc(d.state_count, sizeof *state_names);
@@ -600,10 +623,10 @@ static const char *kind_name(unsigned k) {
 static const char *io_opcode_name(unsigned op) {
     /* io_uring opcodes are kernel ABI: stable numbers */
     static const char *const names[] = {
-        [0] = "nop",     [1] = "readv",   [2] = "writev",    [3] = "fsync",   [6] = "poll",
-        [9] = "sendmsg", [10] = "recvmsg", [11] = "timeout", [13] = "accept", [16] = "connect",
-        [18] = "openat", [19] = "close",  [22] = "read",     [23] = "write",  [26] = "send",
-        [27] = "recv",   [30] = "splice", [34] = "shutdown",
+        [0] = "nop",     [1] = "readv",    [2] = "writev",    [3] = "fsync",   [6] = "poll",
+        [9] = "sendmsg", [10] = "recvmsg", [11] = "timeout",  [13] = "accept", [16] = "connect",
+        [18] = "openat", [19] = "close",   [22] = "read",     [23] = "write",  [26] = "send",
+        [27] = "recv",   [30] = "splice",  [34] = "shutdown",
     };
     return op < sizeof names / sizeof *names && names[op] ? names[op] : "op";
 }
@@ -637,13 +660,13 @@ static uint32_t *radix_order(const uint64_t *key, size_t n) {
     return a;
 }
 
-/* Every task pointer in the slot table, with its slot index. */
-static void read_slots(struct table *tb) {
+/* Every task pointer in the slot table, with its slot index, in *addr / *slot (big_alloc'd,
+ * *n of them, in address order). */
+static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, bool need_sorted) {
     struct tr_debug_registry r;
     if (!peek((uintptr_t)d.registry, &r, sizeof r) || r.slot_size != 8 || !r.slots_per_chunk ||
-        r.slots_per_chunk > (1u << 20))
-        die(EXIT_LAYOUT, "process %d: the slot table's description is not readable",
-            (int)target);
+        r.slots_per_chunk > (1u << 20) || r.slots_per_chunk * 8u > SCRATCH)
+        die(EXIT_LAYOUT, "process %d: the slot table's description is not readable", (int)target);
     uint32_t count;
     if (!peek((uintptr_t)r.chunk_count, &count, 4))
         die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
@@ -657,97 +680,157 @@ static void read_slots(struct table *tb) {
     size_t used = 0;
     for (uint32_t c = 0; c < count; c++)
         used += occupied[c] && chunks[c];
-    uint64_t *words = xcalloc(used * r.slots_per_chunk, 8);
-    uint32_t *ids = xcalloc(used, 4);
-    struct batch b = {0};
-    size_t k = 0;
-    for (uint32_t c = 0; c < count; c++) {
-        if (!occupied[c] || !chunks[c])
-            continue;
-        ids[k] = c;
-        batch_add(&b, chunks[c], words + k * r.slots_per_chunk, r.slots_per_chunk * 8u);
-        k++;
-    }
-    batch_run(&b);
-    size_t n = 0, cap = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (!b.ok[i])
-            continue;
-        const uint64_t *w = words + i * r.slots_per_chunk;
-        for (uint32_t s = 0; s < r.slots_per_chunk; s++) {
-            if ((w[s] & 1) || !w[s])
+    size_t cap = used * r.slots_per_chunk;
+    uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
+    size_t n = 0;
+    bool sorted = true, reversed = true;
+    size_t breaks = 0; /* places where reading in slot order would start a new range */
+    uint8_t *word_buf = xcalloc(r.slots_per_chunk, 8);
+    /* a chunk is 32 KiB: a few hundred per call, read straight into place */
+    enum { PER_CALL = 64 };
+    struct iovec l[PER_CALL], rv[PER_CALL];
+    uint32_t ids[PER_CALL];
+    uint64_t *words = big_alloc((size_t)PER_CALL * r.slots_per_chunk, 8);
+    uint32_t c = 0;
+    while (c < count) {
+        size_t k = 0;
+        for (; c < count && k < PER_CALL; c++) {
+            if (!occupied[c] || !chunks[c])
                 continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 4096;
-                tb->t = xrealloc(tb->t, cap, sizeof *tb->t);
-            }
-            tb->t[n++] = (struct task){.addr = w[s], .slot = (uint64_t)ids[i] * r.slots_per_chunk + s};
+            ids[k] = c;
+            l[k] = (struct iovec){words + k * r.slots_per_chunk, r.slots_per_chunk * 8u};
+            rv[k] = (struct iovec){(void *)(uintptr_t)chunks[c], r.slots_per_chunk * 8u};
+            k++;
         }
+        if (!k)
+            break;
+        ssize_t got = process_vm_readv(target, l, k, rv, k, 0);
+        if (got < 0)
+            read_failed(errno); /* chunks are never freed: a fault is not expected */
+        size_t whole = (size_t)got / (r.slots_per_chunk * 8u);
+        for (size_t i = 0; i < whole; i++) {
+            const uint64_t *w = words + i * r.slots_per_chunk;
+            for (uint32_t q = 0; q < r.slots_per_chunk; q++) {
+                if ((w[q] & 1) || !w[q])
+                    continue;
+                if (n && w[q] < addr[n - 1])
+                    sorted = false;
+                if (n && w[q] > addr[n - 1])
+                    reversed = false;
+                if (n && (w[q] < addr[n - 1] || w[q] > addr[n - 1] + MERGE_GAP))
+                    breaks++;
+                addr[n] = w[q];
+                slot[n] = (uint64_t)ids[i] * r.slots_per_chunk + q;
+                n++;
+            }
+        }
+        if (whole < k)
+            die(EXIT_LAYOUT, "process %d: a slot table chunk is not readable", (int)target);
     }
-    tb->n = n;
-    free(words);
-    free(ids);
+    big_free(words, (size_t)PER_CALL * r.slots_per_chunk, 8);
+    free(word_buf);
     free(occupied);
     free(chunks);
-    free(b.addr);
-    free(b.dst);
-    free(b.len);
-    free(b.ok);
+    if (!sorted && reversed) { /* a free list handed the slots out backwards */
+        for (size_t i = 0, j = n ? n - 1 : 0; i < j; i++, j--) {
+            uint64_t a = addr[i], q = slot[i];
+            addr[i] = addr[j], slot[i] = slot[j];
+            addr[j] = a, slot[j] = q;
+        }
+        sorted = true;
+    }
+    if (!need_sorted && breaks < n / 16)
+        sorted = true; /* mostly in runs already: batch_run merges them as they are */
+    if (!sorted) {     /* address order: a slab's records are then read together */
+        uint32_t *perm = radix_order(addr, n);
+        uint64_t *a2 = big_alloc(cap, 8), *s2 = big_alloc(cap, 8);
+        for (size_t i = 0; i < n; i++) {
+            a2[i] = addr[perm[i]];
+            s2[i] = slot[perm[i]];
+        }
+        free(perm);
+        big_free(addr, cap, 8);
+        big_free(slot, cap, 8);
+        addr = a2;
+        slot = s2;
+    }
+    *addr_out = addr;
+    *slot_out = slot;
+    *n_out = n;
 }
 
-/* Loop ids by loop address: few loops, a small linear cache. */
+/* Loop ids by loop address: few loops, a small cache. */
 static unsigned loop_id_of(uint64_t at) {
-    static uint64_t addr[64];
-    static unsigned id[64];
+    static uint64_t addr[256], last_addr;
+    static unsigned id[256], last_id;
     static size_t n;
+    if (at && at == last_addr)
+        return last_id;
     for (size_t i = 0; i < n; i++)
         if (addr[i] == at)
-            return id[i];
+            return last_addr = at, last_id = id[i];
     unsigned char buf[8] = {0};
     unsigned v = UINT_MAX;
-    if (at && peek(at + d.loop_id.offset, buf, d.loop_id.size <= 8 ? d.loop_id.size : 8)) {
+    size_t sz = d.loop_id.size <= 8 ? d.loop_id.size : 8;
+    if (at && peek(at + d.loop_id.offset, buf, sz)) {
         uint64_t x = 0;
-        memcpy(&x, buf, d.loop_id.size <= 8 ? d.loop_id.size : 8);
+        memcpy(&x, buf, sz);
         v = (unsigned)x;
     }
-    if (n < 64) {
+    if (n < 256) {
         addr[n] = at;
         id[n++] = v;
     }
     return v;
 }
 
-/* The fields a row compares between its two reads. */
-static bool same_moment(const unsigned char *a, const unsigned char *b) {
-    const struct tr_debug_field fs[] = {d.task_magic_field, d.task_state,    d.task_number,
-                                        d.task_wait_seq,    d.task_waiter,   d.task_custom_name,
-                                        d.task_slot,        d.task_at};
-    for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
-        if (field_u64(a, fs[i]) != field_u64(b, fs[i]))
-            return false;
-    return true;
-}
-
-static void decode_record(struct task *t, const unsigned char *rec) {
-    t->state = (uint8_t)field_u64(rec, d.task_state);
-    t->id = field_u64(rec, d.task_number);
-    t->fn = field_u64(rec, d.task_fn);
-    t->at = field_u64(rec, d.task_at);
-    t->waiter = field_u64(rec, d.task_waiter);
-    t->name_ptr = field_u64(rec, d.task_custom_name);
-    t->created_ns = field_u64(rec, d.task_created_ns);
-    t->ran_ns = field_u64(rec, d.task_ran_ns);
-    t->wait_seq = (uint32_t)field_u64(rec, d.task_wait_seq);
-    t->scope_deadline = field_u64(rec, d.task_scope_deadline_ns);
-}
-
 /* A record that is a live task, still in the slot it was found in. */
-static bool record_live(const struct task *t, const unsigned char *rec) {
+static bool record_live(uint64_t slot, const unsigned char *rec) {
     return field_u64(rec, d.task_magic_field) == d.task_magic &&
-           field_u64(rec, d.task_slot) == t->slot;
+           field_u64(rec, d.task_slot) == slot;
 }
 
 enum mode { MODE_LIST, MODE_TREE, MODE_JSON, MODE_COUNT };
+
+/* ---- --count: states and loops only, one read of each record's first fields ---------------- */
+
+struct counts {
+    size_t n;
+    size_t by_state[65]; /* [64]: a state this reader has no name for */
+    size_t by_loop[257]; /* [256]: unknown */
+    const uint64_t *slot;
+};
+
+static void count_one(void *ctx, uint32_t tag, const unsigned char *rec) {
+    struct counts *c = ctx;
+    if (!rec || !record_live(c->slot[tag], rec))
+        return; /* gone since the slot was read */
+    unsigned st = (unsigned)field_u64(rec, d.task_state);
+    unsigned loop = loop_id_of(field_u64(rec, d.task_at));
+    c->n++;
+    c->by_state[st < d.state_count ? st : 64]++;
+    c->by_loop[loop < 256 ? loop : 256]++;
+}
+
+static void count_tasks(struct counts *c) {
+    uint64_t *addr, *slot;
+    size_t n;
+    read_slots(&addr, &slot, &n, false);
+    uint32_t len = d.task_at.offset + d.task_at.size;
+    if (len < d.task_slot.offset + d.task_slot.size)
+        len = d.task_slot.offset + d.task_slot.size;
+    if (len < d.task_state.offset + d.task_state.size)
+        len = d.task_state.offset + d.task_state.size;
+    struct batch b = {0};
+    batch_reserve(&b, n);
+    for (size_t i = 0; i < n; i++)
+        batch_add(&b, addr[i], len, (uint32_t)i);
+    *c = (struct counts){.slot = slot};
+    batch_run(&b, count_one, c);
+    batch_free(&b);
+    big_free(addr, n, 8);
+    big_free(slot, n, 8);
+}
 
 /* The row of the task at addr (t[] is in address order), or -1. */
 static int64_t find_task(const struct table *tb, uint64_t addr) {
@@ -762,159 +845,228 @@ static int64_t find_task(const struct table *tb, uint64_t addr) {
     return lo < tb->n && tb->t[lo].addr == addr ? (int64_t)lo : -1;
 }
 
-/*
- * Read every task. --count needs only a record's first fields (magic, state, slot, loop) read
- * once; the others read each record, then its waiter and name, then the record again, and
- * keep a row only when both reads agree (retrying up to `retries` times, then torn).
- */
-static void read_tasks(struct table *tb, enum mode mode, int retries) {
-    read_slots(tb);
-    tb->read_ns = now_ns();
-    size_t n = tb->n;
-    { /* address order: a slab's records are then next to each other in every batch */
-        uint64_t *key = xcalloc(n, 8);
-        for (size_t i = 0; i < n; i++)
-            key[i] = tb->t[i].addr;
-        uint32_t *perm = radix_order(key, n);
-        struct task *sorted = xcalloc(n, sizeof *sorted);
-        for (size_t i = 0; i < n; i++)
-            sorted[i] = tb->t[perm[i]];
-        free(tb->t);
-        tb->t = sorted;
-        free(perm);
-        free(key);
-    }
-    uint32_t len = mode == MODE_COUNT ? d.task_at.offset + d.task_at.size : rec_len;
-    if (len < d.task_slot.offset + d.task_slot.size)
-        len = d.task_slot.offset + d.task_slot.size;
-    unsigned char *rec = xcalloc(n, len);
-    struct batch b = {0};
-    for (size_t i = 0; i < n; i++)
-        batch_add(&b, tb->t[i].addr, rec + i * len, len);
-    batch_run(&b);
-    size_t live = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct task *t = &tb->t[i];
-        unsigned char *r = rec + i * len;
-        if (!b.ok[i] || !record_live(t, r))
-            continue; /* gone since the slot was read */
-        if (mode == MODE_COUNT) {
-            t->state = (uint8_t)field_u64(r, d.task_state);
-            t->at = field_u64(r, d.task_at);
-            t->valid = true;
-        }
-        memmove(rec + live * len, r, len);
-        tb->t[live++] = *t;
-    }
-    n = tb->n = live;
-    if (mode == MODE_COUNT) {
-        for (size_t i = 0; i < n; i++)
-            tb->t[i].loop = loop_id_of(tb->t[i].at);
-        free(rec);
-        free(b.addr), free(b.dst), free(b.len), free(b.ok);
+/* A lock (its holder, when that task is listed and still has the holder's number: records are
+ * reused, numbers are not) or a listener (its fd). */
+static void object_read(void *ctx, uint32_t tag, const unsigned char *obj) {
+    struct table *tb = ctx;
+    struct task *t = &tb->t[tag];
+    if (!obj)
+        return;
+    if (t->kind == d.wait_listener) {
+        int32_t fd;
+        memcpy(&fd, obj + listener_fd_off, 4);
+        t->detail = fd;
         return;
     }
+    uint64_t holder, number;
+    memcpy(&holder, obj + lock_holder_off, 8);
+    memcpy(&number, obj + lock_number_off, 8);
+    int64_t h = holder ? find_task(tb, holder) : -1;
+    if (h >= 0 && tb->t[h].valid && tb->t[h].id == number) {
+        t->detail = (int64_t)number;
+        t->awaits = h; /* waits for the holder: an edge of --tree, maybe of a cycle */
+    }
+}
 
-    unsigned char *rec2 = xcalloc(n, len);
-    unsigned char *wbuf = xcalloc(n, d.waiter_size);
-    char *nbuf = xcalloc(n, NAME_READ);
-    uint32_t *todo = xcalloc(n, sizeof *todo);
-    size_t ntodo = n;
-    for (size_t i = 0; i < n; i++)
-        todo[i] = (uint32_t)i;
-    for (int attempt = 0; ntodo && attempt <= retries; attempt++) {
-        if (attempt > 0) { /* first reads of the rows to retry */
-            batch_reset(&b);
-            for (size_t j = 0; j < ntodo; j++)
-                batch_add(&b, tb->t[todo[j]].addr, rec + (size_t)todo[j] * len, len);
-            batch_run(&b);
+static void awaited_read(void *ctx, uint32_t tag, const unsigned char *rec) {
+    struct table *tb = ctx;
+    if (rec && field_u64(rec, d.task_magic_field) == d.task_magic)
+        tb->t[tag].detail = (int64_t)field_u64(rec, d.task_number);
+}
+
+/* ---- the full read: each record, its waiter and name, the record again --------------------- */
+
+/* The fields a row compares between its two reads. */
+static void decode_record(struct task *t, const unsigned char *rec) {
+    t->state = (uint8_t)field_u64(rec, d.task_state);
+    t->id = field_u64(rec, d.task_number);
+    t->fn = field_u64(rec, d.task_fn);
+    t->at = field_u64(rec, d.task_at);
+    t->waiter = field_u64(rec, d.task_waiter);
+    t->name_ptr = field_u64(rec, d.task_custom_name);
+    t->created_ns = field_u64(rec, d.task_created_ns);
+    t->ran_ns = field_u64(rec, d.task_ran_ns);
+    t->wait_seq = (uint32_t)field_u64(rec, d.task_wait_seq);
+    t->scope_deadline = field_u64(rec, d.task_scope_deadline_ns);
+}
+
+static bool same_moment(const struct task *t, const unsigned char *rec) {
+    return t->state == (uint8_t)field_u64(rec, d.task_state) &&
+           t->id == field_u64(rec, d.task_number) &&
+           t->wait_seq == (uint32_t)field_u64(rec, d.task_wait_seq) &&
+           t->waiter == field_u64(rec, d.task_waiter) &&
+           t->name_ptr == field_u64(rec, d.task_custom_name) && t->at == field_u64(rec, d.task_at);
+}
+
+struct pass {
+    struct table *tb;
+    uint32_t *again; /* rows whose second read disagreed */
+    size_t nagain;
+};
+
+static void first_read(void *ctx, uint32_t tag, const unsigned char *rec) {
+    struct task *t = &((struct pass *)ctx)->tb->t[tag];
+    if (!rec || !record_live(t->slot, rec)) {
+        t->gone = true;
+        return;
+    }
+    decode_record(t, rec);
+}
+
+static void waiter_read(void *ctx, uint32_t tag, const unsigned char *w) {
+    struct task *t = &((struct pass *)ctx)->tb->t[tag];
+    if (!w) { /* the stack it was on is gone: the second read will disagree */
+        t->kind = 0xff;
+        return;
+    }
+    t->kind = (uint8_t)field_u64(w, d.waiter_kind);
+    t->object = field_u64(w, d.waiter_object);
+    t->timer_at = field_u64(w, d.waiter_timer_at);
+    if (t->kind == d.wait_io) {
+        t->io_opcode = (uint8_t)field_u64(w, d.waiter_io_opcode);
+        t->io_fd = (int32_t)field_u64(w, d.waiter_io_fd);
+        t->timer_at = t->scope_deadline; /* the kernel's linked timeout */
+    }
+}
+
+static void name_read(void *ctx, uint32_t tag, const unsigned char *text) {
+    struct task *t = &((struct pass *)ctx)->tb->t[tag];
+    free(t->name);
+    t->name = NULL;
+    t->name_long = false;
+    size_t l = text ? strnlen((const char *)text, NAME_READ) : NAME_READ;
+    if (text && l < NAME_READ)
+        t->name = strndup((const char *)text, l);
+    else
+        t->name_long = true; /* longer, or near the end of a mapping: read below */
+}
+
+static void second_read(void *ctx, uint32_t tag, const unsigned char *rec) {
+    struct pass *p = ctx;
+    struct task *t = &p->tb->t[tag];
+    if (rec && !record_live(t->slot, rec)) {
+        t->gone = true; /* finished meanwhile */
+        return;
+    }
+    if (rec && same_moment(t, rec) && t->kind != 0xff) {
+        t->valid = true;
+        return;
+    }
+    p->again[p->nagain++] = tag;
+    if (rec)
+        decode_record(t, rec); /* the next attempt's first read */
+}
+
+/* A name longer than NAME_READ (or at a mapping's end): up to NAME_MAX_SHOWN bytes. */
+static void read_long_name(struct task *t) {
+    char *big = xcalloc(NAME_MAX_SHOWN + 1, 1);
+    size_t m = 0;
+    uint64_t at = t->name_ptr + d.name_text_offset;
+    while (m < NAME_MAX_SHOWN) {
+        size_t step = 64;
+        if (!peek(at + m, big + m, step)) {
+            /* the end of a mapping: byte by byte */
+            while (m < NAME_MAX_SHOWN && peek(at + m, big + m, 1) && big[m])
+                m++;
+            break;
         }
-        /* waiters and names */
+        if (strnlen(big + m, step) < step)
+            break;
+        m += step;
+    }
+    big[NAME_MAX_SHOWN] = 0;
+    t->name = big;
+}
+
+/*
+ * Read every task: each record, then the waiters and names of those that have them, then the
+ * record again; a row counts only when both reads agree on its state, number, wait_seq,
+ * waiter, name and loop (the waiter and name were then read within one wait and one name).
+ * Rows that disagree are read again (the second read is their next first read), up to
+ * `retries` times, and then shown as torn.
+ */
+static void read_tasks(struct table *tb, int retries, const uint64_t *addr, const uint64_t *slot,
+                       size_t n) {
+    for (size_t i = 0; i < tb->n; i++) /* the previous window's */
+        free(tb->t[i].name);
+    free(tb->order);
+    tb->order = NULL;
+    tb->torn = 0;
+    tb->read_ns = now_ns();
+    if (n > tb->cap) {
+        big_free(tb->t, tb->cap, sizeof *tb->t);
+        big_free(tb->todo, tb->cap, 4);
+        big_free(tb->again, tb->cap, 4);
+        tb->cap = n;
+        tb->t = big_alloc(n, sizeof *tb->t);
+        tb->todo = big_alloc(n, 4);
+        tb->again = big_alloc(n, 4);
+    }
+    memset(tb->t, 0, n * sizeof *tb->t);
+    for (size_t i = 0; i < n; i++) {
+        tb->t[i].addr = addr[i];
+        tb->t[i].slot = slot[i];
+    }
+    struct pass p = {tb, tb->again, 0};
+    struct batch b = tb->b;
+    batch_reserve(&b, n);
+    batch_reset(&b);
+    for (size_t i = 0; i < n; i++)
+        batch_add(&b, tb->t[i].addr, rec_len, (uint32_t)i);
+    tb->n = n;
+    batch_run(&b, first_read, &p);
+    uint32_t *todo = tb->todo;
+    size_t ntodo = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!tb->t[i].gone)
+            todo[ntodo++] = (uint32_t)i;
+    for (int attempt = 0; ntodo && attempt <= retries; attempt++) {
         batch_reset(&b);
         for (size_t j = 0; j < ntodo; j++) {
-            size_t i = todo[j];
-            const unsigned char *r = rec + i * len;
-            uint64_t w = field_u64(r, d.task_waiter), nm = field_u64(r, d.task_custom_name);
-            if (w)
-                batch_add(&b, w, wbuf + i * d.waiter_size, d.waiter_size);
-            if (nm)
-                batch_add(&b, nm + d.name_text_offset, nbuf + i * NAME_READ, NAME_READ);
+            struct task *t = &tb->t[todo[j]];
+            t->kind = 0;
+            if (t->waiter)
+                batch_add(&b, t->waiter, d.waiter_size, todo[j]);
         }
-        batch_run(&b);
-        for (size_t k = 0; k < b.n; k++)
-            if (!b.ok[k]) /* a short name at the end of a mapping: up to its page's end */
-                for (uint32_t l = b.len[k] / 2; l >= 8 && !b.ok[k]; l /= 2)
-                    b.ok[k] = peek(b.addr[k], b.dst[k], l);
-        /* the second read */
+        batch_run(&b, waiter_read, &p);
+        batch_reset(&b);
+        for (size_t j = 0; j < ntodo; j++) {
+            struct task *t = &tb->t[todo[j]];
+            if (t->name_ptr)
+                batch_add(&b, t->name_ptr + d.name_text_offset, NAME_READ, todo[j]);
+        }
+        batch_run(&b, name_read, &p);
+        for (size_t j = 0; j < ntodo; j++) {
+            struct task *t = &tb->t[todo[j]];
+            if (t->name_ptr && t->name_long)
+                read_long_name(t);
+        }
         batch_reset(&b);
         for (size_t j = 0; j < ntodo; j++)
-            batch_add(&b, tb->t[todo[j]].addr, rec2 + (size_t)todo[j] * len, len);
-        batch_run(&b);
-        size_t again = 0;
-        for (size_t j = 0; j < ntodo; j++) {
-            size_t i = todo[j];
-            struct task *t = &tb->t[i];
-            const unsigned char *r = rec + i * len, *r2 = rec2 + i * len;
-            if (!b.ok[j] || !record_live(t, r2) || !same_moment(r, r2)) {
-                if (b.ok[j] && !record_live(t, r2) && record_live(t, r)) {
-                    t->valid = false; /* finished meanwhile: it is gone, not torn */
-                    t->addr = 0;
-                    continue;
-                }
-                todo[again++] = (uint32_t)i;
-                continue;
-            }
-            decode_record(t, r);
-            t->valid = true;
-            if (t->waiter) {
-                const unsigned char *w = wbuf + i * d.waiter_size;
-                t->kind = (uint8_t)field_u64(w, d.waiter_kind);
-                t->object = field_u64(w, d.waiter_object);
-                t->timer_at = field_u64(w, d.waiter_timer_at);
-                if (t->kind == d.wait_io) {
-                    t->io_opcode = (uint8_t)field_u64(w, d.waiter_io_opcode);
-                    t->io_fd = (int32_t)field_u64(w, d.waiter_io_fd);
-                    t->timer_at = t->scope_deadline; /* the kernel's linked timeout */
-                }
-            }
-            if (t->name_ptr) {
-                char *s = nbuf + i * NAME_READ;
-                size_t l = strnlen(s, NAME_READ);
-                if (l == NAME_READ) { /* longer: the rest, up to what is shown */
-                    char *big = xcalloc(NAME_MAX_SHOWN + 1, 1);
-                    memcpy(big, s, NAME_READ);
-                    size_t m = NAME_READ;
-                    while (m < NAME_MAX_SHOWN &&
-                           peek(t->name_ptr + d.name_text_offset + m, big + m, 64))
-                        if (strnlen(big + m, 64) < 64)
-                            break;
-                        else
-                            m += 64;
-                    big[NAME_MAX_SHOWN] = 0;
-                    t->name = big;
-                } else {
-                    t->name = strndup(s, l);
-                }
-            }
-        }
-        ntodo = again;
+            batch_add(&b, tb->t[todo[j]].addr, rec_len, todo[j]);
+        p.nagain = 0;
+        batch_run(&b, second_read, &p);
+        memcpy(todo, p.again, p.nagain * 4);
+        ntodo = p.nagain;
     }
     for (size_t j = 0; j < ntodo; j++) {
         struct task *t = &tb->t[todo[j]];
-        t->valid = false;
         t->torn = true;
-        t->id = field_u64(rec + (size_t)todo[j] * len, d.task_number);
+        t->valid = false;
         tb->torn++;
     }
-    /* drop the rows of tasks that finished while read */
-    live = 0;
-    for (size_t i = 0; i < n; i++)
-        if (tb->t[i].addr)
-            tb->t[live++] = tb->t[i];
+    /* drop the rows of tasks that finished while read (address order is kept) */
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (tb->t[i].gone) {
+            free(tb->t[i].name);
+            continue;
+        }
+        tb->t[live++] = tb->t[i];
+    }
     tb->n = n = live;
 
-    /* what the waits name: the awaited task in the table, a lock's holder, a listener's fd */
-    uint64_t *obj = xcalloc(n, 16);
+    /* what the waits name: the awaited task, a lock's holder, a listener's fd */
     batch_reset(&b);
     for (size_t i = 0; i < n; i++) {
         struct task *t = &tb->t[i];
@@ -925,68 +1077,118 @@ static void read_tasks(struct table *tb, enum mode mode, int retries) {
             continue;
         if (t->kind == d.wait_task || t->kind == d.wait_tasks)
             t->awaits = find_task(tb, t->object);
-        else if (t->kind == d.wait_lock && t->object) {
-            batch_add(&b, t->object + lock_holder_off, &obj[2 * i], 8);
-            batch_add(&b, t->object + lock_number_off, &obj[2 * i + 1], 8);
-        } else if (t->kind == d.wait_listener && t->object)
-            batch_add(&b, t->object + listener_fd_off, &obj[2 * i], 4);
+        else if (t->kind == d.wait_lock && t->object)
+            batch_add(&b, t->object,
+                      lock_number_off + 8 > lock_holder_off + 8 ? lock_number_off + 8
+                                                                : lock_holder_off + 8,
+                      (uint32_t)i);
+        else if (t->kind == d.wait_listener && t->object)
+            batch_add(&b, t->object, listener_fd_off + 4, (uint32_t)i);
     }
-    batch_run(&b);
-    size_t k = 0;
+    batch_run(&b, object_read, tb);
+    /* an awaited task outside this window (or not listed): its id from its record */
+    batch_reset(&b);
     for (size_t i = 0; i < n; i++) {
         struct task *t = &tb->t[i];
-        if (!t->valid || !t->waiter)
-            continue;
-        if (t->kind == d.wait_lock && t->object) {
-            bool ok = b.ok[k] && b.ok[k + 1];
-            k += 2;
-            if (!ok || !obj[2 * i])
-                continue;
-            int64_t h = find_task(tb, obj[2 * i]);
-            if (h >= 0 && tb->t[h].valid && tb->t[h].id == obj[2 * i + 1]) {
-                t->detail = (int64_t)tb->t[h].id;
-                t->awaits = h; /* waits for the holder: an edge of --tree, maybe of a cycle */
-            }
-        } else if (t->kind == d.wait_listener && t->object) {
-            if (b.ok[k++])
-                t->detail = (int32_t)(uint32_t)obj[2 * i];
-        }
+        if (t->valid && t->waiter && t->awaits < 0 && t->object &&
+            (t->kind == d.wait_task || t->kind == d.wait_tasks))
+            batch_add(&b, t->object, rec_len, (uint32_t)i);
     }
-    free(obj);
-    free(rec);
-    free(rec2);
-    free(wbuf);
-    free(nbuf);
-    free(todo);
-    free(b.addr), free(b.dst), free(b.len), free(b.ok);
-    uint64_t *key = xcalloc(n, 8);
-    for (size_t i = 0; i < n; i++)
-        key[i] = tb->t[i].id;
-    tb->order = radix_order(key, n);
-    free(key);
+    batch_run(&b, awaited_read, tb);
+    tb->b = b;
+    bool up = true, down = true;
+    for (size_t i = 1; i < n && (up || down); i++) {
+        up = up && tb->t[i].id >= tb->t[i - 1].id;
+        down = down && tb->t[i].id <= tb->t[i - 1].id;
+    }
+    if (up || down) { /* spawned in address order (or its reverse): no sort */
+        tb->order = xcalloc(n, 4);
+        for (size_t i = 0; i < n; i++)
+            tb->order[i] = (uint32_t)(up ? i : n - 1 - i);
+    } else {
+        uint64_t *key = big_alloc(n, 8);
+        for (size_t i = 0; i < n; i++)
+            key[i] = tb->t[i].id;
+        tb->order = radix_order(key, n);
+        big_free(key, n, 8);
+    }
 }
 
 static void table_free(struct table *tb) {
     for (size_t i = 0; i < tb->n; i++)
         free(tb->t[i].name);
-    free(tb->t);
+    big_free(tb->t, tb->cap, sizeof *tb->t);
+    big_free(tb->todo, tb->cap, 4);
+    big_free(tb->again, tb->cap, 4);
+    batch_free(&tb->b);
     free(tb->order);
     *tb = (struct table){0};
 }
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-/* "850ms", "12.3s", "4m05s", "3h12m" */
+/* A line of the listing, built by hand: a million fprintf calls cost more than reading. */
+struct line {
+    char buf[4096];
+    size_t n;
+};
+
+static void put(struct line *l, const char *s) {
+    size_t k = strlen(s);
+    if (k > sizeof l->buf - 2 - l->n)
+        k = sizeof l->buf - 2 - l->n;
+    memcpy(l->buf + l->n, s, k);
+    l->n += k;
+}
+
+static void put_u64(struct line *l, uint64_t v) {
+    char tmp[24];
+    int k = 0;
+    do
+        tmp[k++] = (char)('0' + v % 10);
+    while ((v /= 10) && k < 24);
+    while (k && l->n < sizeof l->buf - 2)
+        l->buf[l->n++] = tmp[--k];
+}
+
+/* Pad with spaces to column `col` (at least one space). */
+static void pad(struct line *l, size_t col) {
+    do
+        l->buf[l->n++] = ' ';
+    while (l->n < col && l->n < sizeof l->buf - 2);
+}
+
+/* "850ms", "12.3s", "4m05s", "3h12m": by hand, this runs a million times. */
 static const char *fmt_dur(uint64_t ns, char *buf, size_t len) {
-    double s = (double)ns / 1e9;
-    if (s < 1)
-        snprintf(buf, len, "%.0fms", s * 1e3);
-    else if (s < 60)
-        snprintf(buf, len, "%.1fs", s);
-    else if (s < 3600)
-        snprintf(buf, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
-    else
-        snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+    uint64_t ms = ns / 1000000u;
+    struct line l;
+    l.n = 0;
+    if (ms < 1000) {
+        put_u64(&l, ms);
+        put(&l, "ms");
+    } else if (ms < 60000) {
+        put_u64(&l, ms / 1000);
+        l.buf[l.n++] = '.';
+        put_u64(&l, ms % 1000 / 100);
+        put(&l, "s");
+    } else if (ms < 3600000) {
+        put_u64(&l, ms / 60000);
+        l.buf[l.n++] = 'm';
+        l.buf[l.n++] = (char)('0' + ms / 10000 % 6);
+        l.buf[l.n++] = (char)('0' + ms / 1000 % 10);
+        put(&l, "s");
+    } else {
+        put_u64(&l, ms / 3600000);
+        l.buf[l.n++] = 'h';
+        l.buf[l.n++] = (char)('0' + ms / 600000 % 6);
+        l.buf[l.n++] = (char)('0' + ms / 60000 % 10);
+        put(&l, "m");
+    }
+    if (len) {
+        size_t k = l.n < len - 1 ? l.n : len - 1;
+        memcpy(buf, l.buf, k);
+        buf[k] = 0;
+    }
     return buf;
 }
 
@@ -1025,7 +1227,9 @@ static const char *describe_wait(const struct table *tb, const struct task *t, c
             const struct task *o = &tb->t[t->awaits];
             n = snprintf(buf, len, "%s task %" PRIu64 " (%s)", kind_name(t->kind), o->id,
                          task_name(o, s, sizeof s));
-        } else
+        } else if (t->detail >= 0)
+            n = snprintf(buf, len, "%s task %" PRId64, kind_name(t->kind), t->detail);
+        else
             n = snprintf(buf, len, "%s task 0x%" PRIx64, kind_name(t->kind), t->object);
     } else if (t->kind == d.wait_listener)
         n = snprintf(buf, len, "accept fd %" PRId64, t->detail);
@@ -1043,34 +1247,64 @@ static const char *describe_wait(const struct table *tb, const struct task *t, c
     return buf;
 }
 
+static void print_list_header(FILE *out) {
+    fprintf(out, "%-8s %-20s %-9s %-4s %-7s %-7s %-24s %s\n", "ID", "NAME", "STATE", "LOOP", "AGE",
+            "RAN", "FUNCTION", "WAITS ON");
+}
+
 static void print_list(const struct table *tb, FILE *out) {
-    fprintf(out, "%-8s %-20s %-9s %-4s %-7s %-7s %-24s %s\n", "ID", "NAME", "STATE", "LOOP",
-            "AGE", "RAN", "FUNCTION", "WAITS ON");
+    struct line l;
     for (size_t i = 0; i < tb->n; i++) {
         const struct task *t = &tb->t[tb->order[i]];
-        char nb[48], age[32], ran[32], sb[256], wb[512];
+        char age[32], ran[32], sb[256], wb[512];
+        l.n = 0;
+        put_u64(&l, t->id);
+        pad(&l, 9);
         if (t->torn) {
-            fprintf(out, "%-8" PRIu64 " %-20s %-9s (changed under %s's reads: not shown)\n",
-                    t->id, "?", "torn", prog);
-            continue;
+            put(&l, "?");
+            pad(&l, l.n + 20);
+            put(&l, "torn      (changed under every read: not shown)");
+        } else {
+            size_t c = l.n;
+            if (t->name) {
+                put(&l, t->name);
+            } else {
+                put(&l, "Task-");
+                put_u64(&l, t->id);
+            }
+            pad(&l, c + 21);
+            c = l.n;
+            put(&l, state_name(t));
+            pad(&l, c + 10);
+            c = l.n;
+            if (t->loop == UINT_MAX)
+                put(&l, "?");
+            else
+                put_u64(&l, t->loop);
+            pad(&l, c + 5);
+            c = l.n;
+            put(&l, fmt_dur(tb->read_ns > t->created_ns ? tb->read_ns - t->created_ns : 0, age,
+                            sizeof age));
+            pad(&l, c + 8);
+            c = l.n;
+            put(&l, t->ran_ns ? fmt_dur(tb->read_ns > t->ran_ns ? tb->read_ns - t->ran_ns : 0, ran,
+                                        sizeof ran)
+                              : "never");
+            pad(&l, c + 8);
+            c = l.n;
+            put(&l, symbol_of(t->fn, sb, sizeof sb));
+            pad(&l, c + 25);
+            put(&l, describe_wait(tb, t, wb, sizeof wb));
         }
-        char loop[16];
-        if (t->loop == UINT_MAX)
-            snprintf(loop, sizeof loop, "?");
-        else
-            snprintf(loop, sizeof loop, "%u", t->loop);
-        fprintf(out, "%-8" PRIu64 " %-20s %-9s %-4s %-7s %-7s %-24s %s\n", t->id,
-                task_name(t, nb, sizeof nb), state_name(t), loop,
-                fmt_dur(tb->read_ns > t->created_ns ? tb->read_ns - t->created_ns : 0, age,
-                        sizeof age),
-                t->ran_ns ? fmt_dur(tb->read_ns > t->ran_ns ? tb->read_ns - t->ran_ns : 0, ran,
-                                    sizeof ran)
-                          : "never",
-                symbol_of(t->fn, sb, sizeof sb), describe_wait(tb, t, wb, sizeof wb));
+        l.buf[l.n++] = '\n';
+        fwrite(l.buf, 1, l.n, out);
     }
-    fprintf(out, "%zu tasks", tb->n);
-    if (tb->torn)
-        fprintf(out, ", %zu torn (kept changing while read: try --retries)", tb->torn);
+}
+
+static void print_list_footer(size_t n, size_t torn, FILE *out) {
+    fprintf(out, "%zu tasks", n);
+    if (torn)
+        fprintf(out, ", %zu torn (kept changing while read: try --retries)", torn);
     fputc('\n', out);
 }
 
@@ -1087,12 +1321,15 @@ static void json_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
-static void print_json(const struct table *tb, FILE *out) {
+static void print_json_header(FILE *out) {
     fprintf(out, "{\"pid\":%d,\"layout_version\":%u,\"tasks\":[", (int)target, d.version);
+}
+
+static void print_json(const struct table *tb, bool first, FILE *out) {
     for (size_t i = 0; i < tb->n; i++) {
         const struct task *t = &tb->t[tb->order[i]];
         char nb[48], sb[256];
-        fprintf(out, "%s\n{\"id\":%" PRIu64, i ? "," : "", t->id);
+        fprintf(out, "%s\n{\"id\":%" PRIu64, i || !first ? "," : "", t->id);
         if (t->torn) {
             fprintf(out, ",\"torn\":true}");
             continue;
@@ -1117,14 +1354,15 @@ static void print_json(const struct table *tb, FILE *out) {
             fprintf(out, ",\"wait\":{\"kind\":\"%s\",\"object\":\"0x%" PRIx64 "\"",
                     kind_name(t->kind), t->object);
             if (t->kind == d.wait_io)
-                fprintf(out, ",\"op\":\"%s\",\"fd\":%d", io_opcode_name(t->io_opcode),
-                        t->io_fd);
+                fprintf(out, ",\"op\":\"%s\",\"fd\":%d", io_opcode_name(t->io_opcode), t->io_fd);
             if (t->kind == d.wait_listener && t->detail >= 0)
                 fprintf(out, ",\"fd\":%" PRId64, t->detail);
             if (t->kind == d.wait_lock && t->detail >= 0)
                 fprintf(out, ",\"holder\":%" PRId64, t->detail);
             if ((t->kind == d.wait_task || t->kind == d.wait_tasks) && t->awaits >= 0)
                 fprintf(out, ",\"task\":%" PRIu64, tb->t[t->awaits].id);
+            else if ((t->kind == d.wait_task || t->kind == d.wait_tasks) && t->detail >= 0)
+                fprintf(out, ",\"task\":%" PRId64, t->detail);
             if (!strcmp(kind_name(t->kind), "thread")) {
                 fprintf(out, ",\"function\":");
                 json_string(out, symbol_of(t->object, sb, sizeof sb));
@@ -1136,42 +1374,33 @@ static void print_json(const struct table *tb, FILE *out) {
         }
         fputc('}', out);
     }
-    fprintf(out, "\n],\"count\":%zu,\"torn\":%zu}\n", tb->n, tb->torn);
 }
 
-static void print_count(const struct table *tb, FILE *out) {
-    size_t by_state[65] = {0};
-    unsigned maxloop = 0;
-    for (size_t i = 0; i < tb->n; i++)
-        if (tb->t[i].loop != UINT_MAX && tb->t[i].loop > maxloop && tb->t[i].loop < 4096)
-            maxloop = tb->t[i].loop;
-    size_t *by_loop = xcalloc(maxloop + 2, sizeof *by_loop);
-    for (size_t i = 0; i < tb->n; i++) {
-        const struct task *t = &tb->t[i];
-        by_state[t->state < d.state_count ? t->state : 64]++;
-        by_loop[t->loop <= maxloop ? t->loop : maxloop + 1]++;
-    }
-    fprintf(out, "%zu tasks:", tb->n);
+static void print_json_footer(size_t n, size_t torn, FILE *out) {
+    fprintf(out, "\n],\"count\":%zu,\"torn\":%zu}\n", n, torn);
+}
+
+static void print_count(const struct counts *c, FILE *out) {
+    fprintf(out, "%zu tasks:", c->n);
     const char *sep = " ";
     for (uint32_t s = 0; s < d.state_count; s++)
-        if (by_state[s]) {
-            fprintf(out, "%s%s %zu", sep, state_names[s], by_state[s]);
+        if (c->by_state[s]) {
+            fprintf(out, "%s%s %zu", sep, state_names[s], c->by_state[s]);
             sep = ", ";
         }
-    if (by_state[64])
-        fprintf(out, "%s? %zu", sep, by_state[64]);
+    if (c->by_state[64])
+        fprintf(out, "%s? %zu", sep, c->by_state[64]);
     fprintf(out, ";");
     sep = " ";
-    for (unsigned l = 0; l <= maxloop + 1; l++)
-        if (by_loop[l]) {
-            if (l <= maxloop)
-                fprintf(out, "%sloop %u: %zu", sep, l, by_loop[l]);
+    for (unsigned l = 0; l <= 256; l++)
+        if (c->by_loop[l]) {
+            if (l < 256)
+                fprintf(out, "%sloop %u: %zu", sep, l, c->by_loop[l]);
             else
-                fprintf(out, "%sloop ?: %zu", sep, by_loop[l]);
+                fprintf(out, "%sloop ?: %zu", sep, c->by_loop[l]);
             sep = ", ";
         }
     fputc('\n', out);
-    free(by_loop);
 }
 
 /* ---- --tree: who awaits whom ---------------------------------------------------------------
@@ -1190,9 +1419,9 @@ static void tree_print(struct tree *tr, uint32_t i, const char *prefix, bool las
                        uint32_t skip) {
     const struct task *t = &tr->tb->t[i];
     char nb[48], sb[256], wb[512];
-    fprintf(tr->out, "%s%s%s (id %" PRIu64 ", %s, %s)", prefix, depth ? (last ? "└── " : "├── ") : "",
-            t->torn ? "?" : task_name(t, nb, sizeof nb), t->id, state_name(t),
-            t->valid ? symbol_of(t->fn, sb, sizeof sb) : "?");
+    fprintf(tr->out, "%s%s%s (id %" PRIu64 ", %s, %s)", prefix,
+            depth ? (last ? "└── " : "├── ") : "", t->torn ? "?" : task_name(t, nb, sizeof nb),
+            t->id, state_name(t), t->valid ? symbol_of(t->fn, sb, sizeof sb) : "?");
     if (t->valid && t->waiter && (t->awaits < 0 || t->kind == d.wait_lock))
         fprintf(tr->out, " %s %s", t->awaits < 0 ? "waits:" : "via",
                 describe_wait(tr->tb, t, wb, sizeof wb));
@@ -1310,6 +1539,45 @@ static void print_tree(const struct table *tb, FILE *out) {
     free(tr.next);
 }
 
+/* The listing, --json and --tree. --tree needs every row at once (edges go anywhere); the
+ * others read and print WINDOW rows at a time, so that the reader's memory stays bounded and
+ * is reused from window to window (a million rows of fresh memory cost more than reading). */
+enum { WINDOW = 1 << 17 };
+
+static void list_tasks(enum mode mode, int retries, FILE *out) {
+    uint64_t *addr, *slot;
+    size_t n;
+    read_slots(&addr, &slot, &n, true);
+    struct table tb = {0};
+    size_t shown = 0, torn = 0;
+    if (mode == MODE_LIST)
+        print_list_header(out);
+    else if (mode == MODE_JSON)
+        print_json_header(out);
+    size_t window = mode == MODE_TREE ? (n ? n : 1) : WINDOW;
+    for (size_t from = 0; from < n || (from == 0 && mode == MODE_TREE); from += window) {
+        size_t k = n - from < window ? n - from : window;
+        read_tasks(&tb, retries, addr + from, slot + from, k);
+        if (mode == MODE_LIST)
+            print_list(&tb, out);
+        else if (mode == MODE_JSON)
+            print_json(&tb, shown == 0, out);
+        else
+            print_tree(&tb, out);
+        shown += tb.n;
+        torn += tb.torn;
+        if (!k)
+            break;
+    }
+    if (mode == MODE_LIST)
+        print_list_footer(shown, torn, out);
+    else if (mode == MODE_JSON)
+        print_json_footer(shown, torn, out);
+    table_free(&tb);
+    big_free(addr, n, 8);
+    big_free(slot, n, 8);
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
@@ -1376,23 +1644,13 @@ int main(int argc, char **argv) {
     if (getenv("TASKRING_PS_TEST_STOP")) /* tests: stop here, so the target can end meanwhile */
         raise(SIGSTOP);
     for (;;) {
-        struct table tb = {0};
-        read_tasks(&tb, mode, (int)retries);
-        switch (mode) {
-        case MODE_LIST:
-            print_list(&tb, stdout);
-            break;
-        case MODE_TREE:
-            print_tree(&tb, stdout);
-            break;
-        case MODE_JSON:
-            print_json(&tb, stdout);
-            break;
-        case MODE_COUNT:
-            print_count(&tb, stdout);
-            break;
+        if (mode == MODE_COUNT) {
+            struct counts counts;
+            count_tasks(&counts);
+            print_count(&counts, stdout);
+        } else {
+            list_tasks(mode, (int)retries, stdout);
         }
-        table_free(&tb);
         if (fflush(stdout) != 0 || !watch)
             break;
         sleep((unsigned)watch);

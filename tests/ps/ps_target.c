@@ -189,8 +189,8 @@ static void *states_main(void *arg) {
     cycle_x_task = tr_spawn_named(cycle_x_fn, NULL, "cycle-x");
     size_t specials = 20; /* main, the 16 above, group-child, cycle-y, loop1 spawner */
     size_t rest = total - specials;
-    size_t sleepers = rest / 5;      /* half named, half default-named, on loop 0 */
-    size_t loop1 = rest / 5;         /* default-named sleepers on loop 1 */
+    size_t sleepers = rest / 5; /* half named, half default-named, on loop 0 */
+    size_t loop1 = rest / 5;    /* default-named sleepers on loop 1 */
     size_t unstarted = rest - sleepers - loop1 - 1;
     char name[32];
     for (size_t i = 0; i < sleepers; i++) {
@@ -207,8 +207,8 @@ static void *states_main(void *arg) {
         tr_sleep(10 * 1000000ull);
     for (size_t i = 0; i < unstarted; i++)
         tr_spawn(unstarted_fn, NULL);
-    printf("COUNTS specials=%zu sleepers=%zu loop1=%zu unstarted=%zu\n", specials, sleepers,
-           loop1, unstarted + 1);
+    printf("COUNTS specials=%zu sleepers=%zu loop1=%zu unstarted=%zu\n", specials, sleepers, loop1,
+           unstarted + 1);
     ready_and_block();
     return NULL;
 }
