@@ -1024,7 +1024,10 @@ static void read_tasks(struct table *tb, int retries, const uint64_t *addr, cons
         batch_reset(&b);
         for (size_t j = 0; j < ntodo; j++) {
             struct task *t = &tb->t[todo[j]];
-            t->kind = 0;
+            t->kind = 0; /* nothing from an earlier attempt's reads may survive into this one */
+            t->object = t->timer_at = 0;
+            free(t->name);
+            t->name = NULL;
             if (t->waiter)
                 batch_add(&b, t->waiter, d.waiter_size, todo[j]);
         }

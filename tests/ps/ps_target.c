@@ -207,8 +207,9 @@ static void *states_main(void *arg) {
         tr_sleep(10 * 1000000ull);
     for (size_t i = 0; i < unstarted; i++)
         tr_spawn(unstarted_fn, NULL);
-    printf("COUNTS specials=%zu sleepers=%zu loop1=%zu unstarted=%zu\n", specials, sleepers, loop1,
-           unstarted + 1);
+    /* READY's counts: tasks waiting on loop 0 and on loop 1, and never run (scheduled) */
+    printf("COUNTS waiting0=%zu waiting1=%zu scheduled=%zu named_sleepers=%zu\n",
+           specials - 1 + sleepers, loop1 + 1, unstarted, (sleepers + 1) / 2);
     ready_and_block();
     return NULL;
 }
