@@ -4,6 +4,7 @@
 # script's arguments; it ends with a summary table.
 #
 #   tools/bench.sh [taskring_bench arguments...]      e.g. --quick, --no_peer, --no_go, --help
+#                                                     (--no_ps: no taskring-ps rows)
 #
 # It also asks setup.sh for golang-go (--with-go), for the Go peer beside the queue ping-pong
 # row; where it cannot be installed (not root, no network) the row says the peer was skipped.
@@ -42,8 +43,19 @@ if ((!baseline_given)) && [[ -f taskring_bench.json ]]; then
     cp taskring_bench.json taskring_bench.prev.json
     echo "bench.sh: the previous run's JSON is in build/release/taskring_bench.prev.json" >&2
 fi
+# --no_ps is this script's: taskring_bench does not see it.
+no_ps=0
+bench_args=()
+for arg in "$@"; do
+    if [[ $arg == --no_ps ]]; then no_ps=1; else bench_args+=("$arg"); fi
+done
 rc=0
-"./$bench" "$@" || rc=$?
+"./$bench" "${bench_args[@]}" || rc=$?
+# taskring-ps on a 1M-task process and beside a churning one: rows after the summary table,
+# from the same run (bench/ps_bench.sh).
+if ((!no_ps)); then
+    "$root/bench/ps_bench.sh" . || rc=$?
+fi
 # The all_tasks-vs-N plot in docs/ comes from this run's JSON (needs gnuplot); its chatter
 # goes to stderr so that stdout still ends with the summary table.
 if command -v gnuplot >/dev/null && [[ -f taskring_bench.json ]]; then

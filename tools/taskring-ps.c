@@ -790,7 +790,7 @@ static bool record_live(uint64_t slot, const unsigned char *rec) {
            field_u64(rec, d.task_slot) == slot;
 }
 
-enum mode { MODE_LIST, MODE_TREE, MODE_JSON, MODE_COUNT };
+enum mode { MODE_LIST, MODE_TREE, MODE_JSON, MODE_COUNT, MODE_FLOOR };
 
 /* ---- --count: states and loops only, one read of each record's first fields ---------------- */
 
@@ -810,6 +810,28 @@ static void count_one(void *ctx, uint32_t tag, const unsigned char *rec) {
     c->n++;
     c->by_state[st < d.state_count ? st : 64]++;
     c->by_loop[loop < 256 ? loop : 256]++;
+}
+
+static void count_nothing(void *ctx, uint32_t tag, const unsigned char *rec) {
+    (void)tag;
+    *(size_t *)ctx += rec != NULL;
+}
+
+/* --floor: what reading costs alone: the slot table and each record's first bytes, read the
+ * way --count reads them, decoding nothing (bench/ps_bench.sh: the rows' same-run floor). */
+static void floor_read(FILE *out) {
+    uint64_t *addr, *slot;
+    size_t n, got = 0;
+    read_slots(&addr, &slot, &n, false);
+    struct batch b = {0};
+    batch_reserve(&b, n);
+    for (size_t i = 0; i < n; i++)
+        batch_add(&b, addr[i], d.task_at.offset + d.task_at.size, (uint32_t)i);
+    batch_run(&b, count_nothing, &got);
+    fprintf(out, "%zu records read\n", got);
+    batch_free(&b);
+    big_free(addr, n, 8);
+    big_free(slot, n, 8);
 }
 
 static void count_tasks(struct counts *c) {
@@ -1614,6 +1636,8 @@ int main(int argc, char **argv) {
             mode = MODE_JSON;
         else if (!strcmp(a, "--count"))
             mode = MODE_COUNT;
+        else if (!strcmp(a, "--floor"))
+            mode = MODE_FLOOR;
         else if (!strcmp(a, "--watch"))
             watch = number_arg(a, i + 1 < argc ? argv[++i] : NULL, 1, 86400);
         else if (!strcmp(a, "--retries"))
@@ -1636,7 +1660,7 @@ int main(int argc, char **argv) {
     if (kill(target, 0) < 0 && errno == ESRCH)
         die(EXIT_NO_PROCESS, "no such process: %d", (int)target);
 
-    uint64_t addr = scan_maps(mode != MODE_COUNT);
+    uint64_t addr = scan_maps(mode != MODE_COUNT && mode != MODE_FLOOR);
     if (!addr)
         die(EXIT_NOT_TASKRING,
             "process %d does not link taskring (no .note.taskring note or %s symbol in the "
@@ -1647,7 +1671,9 @@ int main(int argc, char **argv) {
     if (getenv("TASKRING_PS_TEST_STOP")) /* tests: stop here, so the target can end meanwhile */
         raise(SIGSTOP);
     for (;;) {
-        if (mode == MODE_COUNT) {
+        if (mode == MODE_FLOOR) {
+            floor_read(stdout);
+        } else if (mode == MODE_COUNT) {
             struct counts counts;
             count_tasks(&counts);
             print_count(&counts, stdout);
