@@ -6,6 +6,7 @@
 #   <libdir>/cmake/taskring/  find_package(taskring): taskring::taskring (= shared),
 #                             taskring::shared, taskring::static; components `shared`, `static`
 #   <libdir>/pkgconfig/taskring.pc
+#   <bindir>/taskring-ps, <mandir>/man1/taskring-ps.1
 #
 # The installed package needs no find_dependency(): liburing, boost_context, pthread and dl
 # are plain system libraries, so the exported static target names them (-luring, ...) rather
@@ -83,3 +84,7 @@ install(CODE "
   get_filename_component(TASKRING_PC_INSTALL_PREFIX \"\${CMAKE_INSTALL_PREFIX}\" ABSOLUTE)
   configure_file(\"${PROJECT_BINARY_DIR}/taskring.pc.stage1\" \"${PROJECT_BINARY_DIR}/taskring.pc\" @ONLY)")
 install(FILES ${PROJECT_BINARY_DIR}/taskring.pc DESTINATION ${TASKRING_INSTALL_PKGCONFIGDIR})
+
+# taskring-ps and its man page (tools/taskring-ps.c, docs/taskring-ps.1).
+install(TARGETS taskring-ps RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(FILES ${PROJECT_SOURCE_DIR}/docs/taskring-ps.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

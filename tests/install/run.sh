@@ -43,6 +43,10 @@ done
 if grep -rlE "$build|$root/|/usr/lib/[^ ]*/lib(uring|boost_context)" "$libdir/cmake/taskring" "$pc"; then
     die "installed package files mention build-tree or absolute library paths (see above)"
 fi
+# taskring-ps and its man page are installed; it runs (usage on --help).
+[[ -x "$prefix/bin/taskring-ps" ]] || die "missing bin/taskring-ps"
+[[ -f "$prefix/share/man/man1/taskring-ps.1" ]] || die "missing share/man/man1/taskring-ps.1"
+"$prefix/bin/taskring-ps" --help | grep -q "usage: taskring-ps" || die "taskring-ps --help"
 # The shared library must export the API.
 if ! nm -D --defined-only "$libdir/libtaskring.so" | grep -qw tr_run; then
     die "libtaskring.so does not export tr_run (symbol visibility?)"
