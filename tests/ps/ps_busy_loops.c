@@ -28,7 +28,6 @@ int main(void) {
               "%s: %s", want[i].name, row);
     }
     CHECK(strstr(out, "\n4 tasks\n"), "footer:\n%s", out);
-    free(out);
     st = ps_run(&out, &err, "--count", ps_pid(&c));
     CHECK(st == 0 && !strcmp(out, "4 tasks: running 2, waiting 2; loop 0: 2, loop 1: 2\n"),
           "--count: %d '%s'", st, out);

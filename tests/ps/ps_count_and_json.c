@@ -114,8 +114,6 @@ int main(void) {
              "100000 tasks: scheduled %ld, running 1, waiting %ld; loop 0: %ld, loop 1: %ld\n", sch,
              w0 + w1, 100000 - w1, w1);
     CHECK(!strcmp(out, want), "--count said '%s', expected '%s'", out, want);
-    free(out);
-    free(err);
 
     st = ps_run(&out, &err, "--json", ps_pid(&c));
     CHECK(st == 0, "--json: exit status %d: %s", st, err);

@@ -36,6 +36,14 @@ struct child {
 
 static struct child *ps_children[8];
 static int ps_nchildren;
+static char *ps_outputs[256]; /* what ps_run returned: freed at exit */
+static int ps_noutputs;
+
+static inline void ps_free_outputs(void) {
+    for (int i = 0; i < ps_noutputs; i++)
+        free(ps_outputs[i]);
+    ps_noutputs = 0;
+}
 
 static inline void ps_cleanup(void) {
     for (int i = 0; i < ps_nchildren; i++)
@@ -99,11 +107,21 @@ static inline void ps_stop(struct child *c) {
  * its exit status returned (128 + signal if it was killed by one). `before_exec` runs in the
  * child before exec (NULL: none). */
 static inline int ps_run_with(void (*before_exec)(void), char **out, char **err, ...) {
-    char *argv[16] = {(char *)TASKRING_PS};
-    int n = 1;
+    /* PS_WRAPPER (e.g. "valgrind --error-exitcode=99 -q"): the reader runs under it */
+    char *argv[32];
+    int n = 0;
+    static char wrapper[256];
+    const char *w = getenv("PS_WRAPPER");
+    if (w && *w) {
+        snprintf(wrapper, sizeof wrapper, "%s", w);
+        for (char *save = NULL, *tok = strtok_r(wrapper, " ", &save); tok && n < 12;
+             tok = strtok_r(NULL, " ", &save))
+            argv[n++] = tok;
+    }
+    argv[n++] = (char *)TASKRING_PS;
     va_list ap;
     va_start(ap, err);
-    for (char *a; n < 15 && (a = va_arg(ap, char *));)
+    for (char *a; n < 31 && (a = va_arg(ap, char *));)
         argv[n++] = a;
     va_end(ap);
     argv[n] = NULL;
@@ -118,7 +136,7 @@ static inline int ps_run_with(void (*before_exec)(void), char **out, char **err,
         dup2(fileno(e), STDERR_FILENO);
         if (before_exec)
             before_exec();
-        execv(argv[0], argv);
+        execvp(argv[0], argv);
         _exit(126);
     }
     int st;
@@ -133,10 +151,12 @@ static inline int ps_run_with(void (*before_exec)(void), char **out, char **err,
         if (len > 0 && fread(buf, 1, (size_t)len, fs[i]) != (size_t)len)
             buf[0] = 0;
         fclose(fs[i]);
+        if (!ps_noutputs)
+            atexit(ps_free_outputs);
+        if (ps_noutputs < 256)
+            ps_outputs[ps_noutputs++] = buf;
         if (dst[i])
             *dst[i] = buf;
-        else
-            free(buf);
     }
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
@@ -146,14 +166,17 @@ static inline int ps_run_with(void (*before_exec)(void), char **out, char **err,
 /* The line of `text` that starts with `prefix` after an ID column: the row of the task named
  * `name` in a listing; NULL if none. Copies it into buf. */
 static inline const char *ps_row(const char *text, const char *name, char *buf, size_t len) {
+    size_t nl = strlen(name);
     for (const char *p = text; p && *p;) {
         const char *end = strchr(p, '\n');
-        size_t l = end ? (size_t)(end - p) : strlen(p);
-        char id[32], nm[256];
-        char line[1024];
-        snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line ? l : sizeof line - 1), p);
-        if (sscanf(line, "%31s %255s", id, nm) == 2 && !strcmp(nm, name)) {
-            snprintf(buf, len, "%s", line);
+        const char *q = p;
+        while (*q && *q != ' ' && *q != '\n') /* the ID column */
+            q++;
+        while (*q == ' ')
+            q++;
+        if (!strncmp(q, name, nl) && (q[nl] == ' ' || q[nl] == '\n' || !q[nl])) {
+            size_t l = end ? (size_t)(end - p) : strlen(p);
+            snprintf(buf, len, "%.*s", (int)(l < len ? l : len - 1), p);
             return buf;
         }
         p = end ? end + 1 : NULL;
