@@ -28,6 +28,8 @@
 
 #define HOUR (3600ull * 1000000000ull)
 
+extern atomic_int ps_target_never;
+
 static int recv_fd = -1, listen_fd = -1, thread_pipe[2] = {-1, -1}, block_pipe[2] = {-1, -1};
 static size_t total = 1000;
 static tr_lock *lock_held, *lock_cycle, *lock_cond;
@@ -228,13 +230,14 @@ static void *spin_fn(void *arg) {
         ;
     return NULL;
 }
-static atomic_int never;
+/* Not static: a compiler that could see that nothing writes it would drop the spin loops. */
+atomic_int ps_target_never;
 
 static void *busy_loop1(void *arg) {
     (void)arg;
     tr_spawn_named(sleeper, NULL, "sleeper-1");
     tr_yield();
-    spin_fn(&never);
+    spin_fn(&ps_target_never);
     return NULL;
 }
 
@@ -246,7 +249,7 @@ static void *busy_main(void *arg) {
     tr_sleep(100 * 1000000ull);
     printf("READY pid=%d\n", (int)getpid());
     fflush(stdout);
-    spin_fn(&never);
+    spin_fn(&ps_target_never);
     return NULL;
 }
 
