@@ -48,7 +48,10 @@ int main(void) {
             CHECK(!strcmp(loop, "0"), "task %lu on loop %s", id, loop);
         }
     }
-    CHECK(rows > runs, "only %zu rows in %zu runs", rows, runs);
+    /* Under valgrind the reader is so slow that most tasks end between its two reads of a
+     * record (left out) or change (torn): only the main task is sure to be listed. */
+    CHECK(getenv("PS_WRAPPER") ? rows >= runs : rows > runs, "only %zu rows in %zu runs", rows,
+          runs);
     ps_stop(&c);
     printf("ps_churn_no_torn_rows: OK (%zu rows in %zu runs, %zu torn)\n", rows, runs, torn);
     return 0;
