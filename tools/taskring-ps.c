@@ -467,9 +467,20 @@ static uint64_t scan_maps(bool want_syms) {
             munmap(f.data, f.size); /* else the names stay in use */
     }
     fclose(maps);
-    if (!lines) /* an empty maps file: a zombie, or a kernel thread */
-        die(kill(target, 0) == 0 || errno == EPERM ? EXIT_NOT_TASKRING : EXIT_NO_PROCESS,
-            "process %d has no memory mappings (exited, or a kernel thread)", (int)target);
+    if (!lines) { /* an empty maps file: a zombie (it has exited), or a kernel thread */
+        char stat[64], buf[512] = "";
+        snprintf(stat, sizeof stat, "/proc/%d/stat", (int)target);
+        FILE *f = fopen(stat, "re");
+        if (f) {
+            if (!fgets(buf, sizeof buf, f))
+                buf[0] = 0;
+            fclose(f);
+        }
+        const char *paren = strrchr(buf, ')');
+        if (!f || (paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X')))
+            die(EXIT_NO_PROCESS, "no such process: %d (it has exited)", (int)target);
+        die(EXIT_NOT_TASKRING, "process %d has no memory mappings (a kernel thread)", (int)target);
+    }
     if (want_syms)
         qsort(syms, nsyms, sizeof *syms, sym_cmp);
     return descriptor;
