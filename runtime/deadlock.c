@@ -173,7 +173,7 @@ static void for_each_present(struct tr_loop *loop, void (*f)(tr_task *, void *),
         registry_for_each_own(loop, f, ctx);
         return;
     }
-    pin_t *pin = registry_pin();
+    pin_t *pin = epoch_pin();
     if (!pin)
         return;
     size_t cap = 0, n;
@@ -192,7 +192,7 @@ static void for_each_present(struct tr_loop *loop, void (*f)(tr_task *, void *),
             atomic_load_explicit(&all[i]->state, memory_order_acquire) != TASK_DONE)
             f(all[i], ctx);
     free(all);
-    registry_unpin(pin);
+    epoch_unpin(pin);
 }
 
 void deadlock_break_present(struct tr_loop *loop) {

@@ -338,17 +338,23 @@ size_t registry_shard_live(const struct tr_loop *loop);
  * changes). */
 void registry_publish(struct tr_loop *loop);
 
-/* Epoch pins: a snapshot holds one, and so does a reader of a task's name on another thread
- * (task.c) for the length of its read; record.c asks whether records or names retired at
- * `stamp` may be reused or freed. */
-typedef struct pin pin_t;
-pin_t *registry_pin(void);
-void registry_unpin(pin_t *p);
-uint64_t registry_reclaim_stamp(void);       /* after a full fence: the current epoch */
-bool registry_stamp_is_free(uint64_t stamp); /* no live pin can hold a record of `stamp` */
-bool registry_no_pins(void);
-void registry_orphan(void *mem, void (*free_fn)(void *));
+/* Copy every live task of the process into out[0..cap); returns how many there are (may
+ * exceed cap). The caller holds an epoch pin. */
 size_t registry_scan(tr_task **out, size_t cap);
+
+/* ---- epoch pins (epoch.c): when retired records and names may be reused -------------------
+ *
+ * A snapshot holds a pin, and so does a reader of a task's name on another thread (task.c)
+ * for the length of its read; record.c asks whether records or names retired at `stamp` may
+ * be reused or freed. */
+typedef struct pin pin_t;
+pin_t *epoch_pin(void);
+void epoch_unpin(pin_t *p);
+uint64_t epoch_stamp(void);               /* after a full fence: the current epoch */
+bool epoch_stamp_is_free(uint64_t stamp); /* no live pin can hold a record of `stamp` */
+bool epoch_no_pins(void);
+/* Free mem with free_fn once no pin is alive (now, if none is). */
+void epoch_orphan(void *mem, void (*free_fn)(void *));
 
 /* ---- the loop (loop.c) -------------------------------------------------------------------- */
 

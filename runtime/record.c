@@ -76,7 +76,7 @@ static void free_name_chain(void *mem) {
     }
 }
 
-/* `no_pins`: registry_no_pins(), asked after the last rename this pass covers. */
+/* `no_pins`: epoch_no_pins(), asked after the last rename this pass covers. */
 static void names_reclaim(struct record_pool *p, bool no_pins) {
     if (no_pins) {
         free_name_chain(p->names_stamped);
@@ -92,7 +92,7 @@ static void names_reclaim(struct record_pool *p, bool no_pins) {
     while (p->names_stamped) {
         struct name_node *n = p->names_stamped;
         if (n->stamp > free_upto) {
-            if (!registry_stamp_is_free(n->stamp))
+            if (!epoch_stamp_is_free(n->stamp))
                 break;
             free_upto = n->stamp;
         }
@@ -104,7 +104,7 @@ static void names_reclaim(struct record_pool *p, bool no_pins) {
     if (!p->names_pending)
         return;
     /* The pending names are few (at most NAME_BATCH): stamping each keeps the node small. */
-    uint64_t stamp = registry_reclaim_stamp();
+    uint64_t stamp = epoch_stamp();
     for (struct name_node *n = p->names_pending; n; n = n->next)
         n->stamp = stamp;
     if (p->names_stamped_tail)
@@ -126,7 +126,7 @@ void record_name_retire(struct tr_loop *loop, struct name_node *old) {
     p->names_pending_tail = old;
     /* Not a pass per rename: the pass's fences touch lines that snapshot threads write. */
     if (++p->names_pending_count >= NAME_BATCH)
-        names_reclaim(p, registry_no_pins());
+        names_reclaim(p, epoch_no_pins());
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
@@ -160,7 +160,7 @@ static void take_remote(struct record_pool *p) {
 static void reclaim(struct record_pool *p) {
     take_remote(p);
     tr_task *head, *tail;
-    bool no_pins = registry_no_pins();
+    bool no_pins = epoch_no_pins();
     if (p->names_pending || p->names_stamped)
         names_reclaim(p, no_pins);
     if (no_pins) {
@@ -175,7 +175,7 @@ static void reclaim(struct record_pool *p) {
         return;
     }
     /* Older batches first: the one stamped now cannot be free yet (every live pin is older). */
-    while (p->batches_head && registry_stamp_is_free(BATCH_STAMP(p->batches_head))) {
+    while (p->batches_head && epoch_stamp_is_free(BATCH_STAMP(p->batches_head))) {
         tr_task *b = p->batches_head;
         p->batches_head = BATCH_NEXT(b);
         if (!p->batches_head)
@@ -184,7 +184,7 @@ static void reclaim(struct record_pool *p) {
     }
     if (p->pending_count >= RECLAIM_BATCH) {
         take_pending(p, &head, &tail);
-        BATCH_STAMP(head) = registry_reclaim_stamp();
+        BATCH_STAMP(head) = epoch_stamp();
         BATCH_TAIL(head) = tail;
         BATCH_NEXT(head) = NULL;
         if (p->batches_tail)
@@ -272,10 +272,10 @@ void record_pool_release(struct tr_loop *loop) {
         return;
     /* A snapshot taken on another thread may still hold records of this loop: then they
      * are handed to the registry, which frees them when the last snapshot goes. */
-    if (registry_no_pins())
+    if (epoch_no_pins())
         free_pool(loop);
     else
-        registry_orphan(loop, free_pool);
+        epoch_orphan(loop, free_pool);
 }
 
 void record_pool_end(struct tr_loop *loop) {
@@ -287,8 +287,8 @@ void record_pool_end(struct tr_loop *loop) {
     else
         names = p->names_pending;
     p->names_stamped = p->names_pending = NULL;
-    if (names && !registry_no_pins())
-        registry_orphan(names, free_name_chain);
+    if (names && !epoch_no_pins())
+        epoch_orphan(names, free_name_chain);
     else
         free_name_chain(names);
 

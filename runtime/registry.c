@@ -10,13 +10,8 @@
  *   shards  One per loop. A shard owns whole chunks and keeps its free list and live count
  *           to itself: a loop adds and removes tasks with plain stores in its own chunks,
  *           never touching another loop's cache lines, never taking a lock.
- *   epoch   A counter plus a reservation (a "pin") per live snapshot. A snapshot pins before
- *           it scans and unpins when the set is freed; record.c reuses a finished task's
- *           record only when no pin could have seen it. One pin per snapshot, O(1).
- *   orphans Memory of a loop that ended while a snapshot still pinned it; freed with the
- *           last pin.
- *
- * The argument for why this is safe is in docs/architecture.md ("Reclamation").
+ *   scan    Copies every task pointer of the table out for a snapshot, which holds an epoch
+ *           pin (epoch.c) while it does: the records it finds stay readable until it unpins.
  */
 #include "debug_layout.h"
 #include "internal.h"
@@ -28,11 +23,6 @@
 #include <string.h>
 
 enum { SLOTS_PER_CHUNK = 4096, MAX_CHUNKS = 65536 }; /* up to 268M slots */
-enum { PINS_PER_BLOCK = 63 };
-
-#define PIN_FREE UINT64_MAX
-#define PIN_CLAIMED 0 /* claimed, epoch not yet read: blocks every reclamation */
-
 typedef _Atomic uintptr_t slot_t;
 
 struct reg_shard {
@@ -55,21 +45,6 @@ struct reg_shard {
 
 enum { PUBLISH_EVERY = 256 };
 
-struct pin {
-    _Atomic uint64_t epoch;
-};
-
-struct pin_block {
-    struct pin_block *next; /* immutable once published */
-    struct pin pins[PINS_PER_BLOCK];
-};
-
-struct orphan {
-    struct orphan *next;
-    void *mem;
-    void (*free_fn)(void *);
-};
-
 static struct registry {
     _Atomic(slot_t *) chunks[MAX_CHUNKS];
     /* Scans skip chunks whose flag is clear. Set by the owner when a task enters an empty
@@ -82,14 +57,7 @@ static struct registry {
     uint32_t *spare;
     size_t nspare;
     size_t spare_cap;
-    _Atomic uint64_t epoch;
-    _Atomic size_t live_pins;
-    _Atomic(struct pin_block *) pin_blocks;
-    _Atomic(struct orphan *) orphans;
-#if defined(TASKRING_TSAN)
-    _Atomic uint64_t fence_word;
-#endif
-} reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER, .epoch = 1};
+} reg = {.spare_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Where taskring-ps finds the table (debug.c's descriptor points here); the reference back
  * keeps the descriptor in every program that links the registry, static archives included. */
@@ -126,20 +94,6 @@ static inline struct chunk_tail *chunk_tail(uint32_t c) {
 }
 static inline uint32_t *chunk_live(uint32_t c) {
     return &chunk_tail(c)->live;
-}
-
-/*
- * The full fence the reclamation argument needs. ThreadSanitizer does not model standalone
- * fences (and gcc refuses them under -fsanitize=thread), so its builds use a seq_cst
- * read-modify-write on one shared word instead, which it does model and which is at least
- * as strong.
- */
-static inline void full_fence(void) {
-#if defined(TASKRING_TSAN)
-    atomic_fetch_add_explicit(&reg.fence_word, 0, memory_order_seq_cst);
-#else
-    atomic_thread_fence(memory_order_seq_cst);
-#endif
 }
 
 static inline slot_t *slot_at(uint64_t index) {
@@ -398,93 +352,4 @@ size_t registry_scan(tr_task **out, size_t cap) {
         }
     }
     return n;
-}
-
-/* ---- epoch pins ------------------------------------------------------------------------------ */
-
-static struct pin *claim_pin(void) {
-    for (struct pin_block *b = atomic_load_explicit(&reg.pin_blocks, memory_order_acquire); b;
-         b = b->next) {
-        for (int i = 0; i < PINS_PER_BLOCK; i++) {
-            uint64_t expected = PIN_FREE;
-            if (atomic_compare_exchange_strong(&b->pins[i].epoch, &expected, PIN_CLAIMED))
-                return &b->pins[i];
-        }
-    }
-    struct pin_block *b = malloc(sizeof *b);
-    if (!b)
-        return NULL;
-    for (int i = 0; i < PINS_PER_BLOCK; i++)
-        atomic_init(&b->pins[i].epoch, PIN_FREE);
-    atomic_init(&b->pins[0].epoch, PIN_CLAIMED);
-    struct pin_block *head = atomic_load_explicit(&reg.pin_blocks, memory_order_relaxed);
-    do {
-        b->next = head;
-    } while (!atomic_compare_exchange_weak(&reg.pin_blocks, &head, b));
-    return &b->pins[0];
-}
-
-pin_t *registry_pin(void) {
-    atomic_fetch_add(&reg.live_pins, 1);
-    struct pin *p = claim_pin();
-    if (!p) {
-        atomic_fetch_sub(&reg.live_pins, 1);
-        return NULL;
-    }
-    atomic_store(&p->epoch, atomic_fetch_add(&reg.epoch, 1));
-    /* Pairs with the fence in the reclaimer: either it sees this pin, or this scan sees
-     * every slot it cleared before reading the epoch. */
-    full_fence();
-    return p;
-}
-
-static void free_orphans(void) {
-    struct orphan *o = atomic_exchange(&reg.orphans, NULL);
-    while (o) {
-        struct orphan *next = o->next;
-        o->free_fn(o->mem);
-        free(o);
-        o = next;
-    }
-}
-
-void registry_unpin(pin_t *p) {
-    atomic_store_explicit(&p->epoch, PIN_FREE, memory_order_release);
-    if (atomic_fetch_sub(&reg.live_pins, 1) == 1)
-        free_orphans();
-}
-
-bool registry_no_pins(void) {
-    full_fence();
-    return atomic_load(&reg.live_pins) == 0;
-}
-
-uint64_t registry_reclaim_stamp(void) {
-    full_fence();
-    return atomic_load(&reg.epoch);
-}
-
-bool registry_stamp_is_free(uint64_t stamp) {
-    full_fence();
-    for (struct pin_block *b = atomic_load_explicit(&reg.pin_blocks, memory_order_acquire); b;
-         b = b->next)
-        for (int i = 0; i < PINS_PER_BLOCK; i++)
-            if (atomic_load_explicit(&b->pins[i].epoch, memory_order_acquire) < stamp)
-                return false;
-    return true;
-}
-
-void registry_orphan(void *mem, void (*free_fn)(void *)) {
-    struct orphan *o = malloc(sizeof *o);
-    if (!o)
-        return; /* cannot defer the free: leaking is the safe choice */
-    o->mem = mem;
-    o->free_fn = free_fn;
-    struct orphan *head = atomic_load_explicit(&reg.orphans, memory_order_relaxed);
-    do {
-        o->next = head;
-    } while (!atomic_compare_exchange_weak(&reg.orphans, &head, o));
-    /* The last pin may have gone while we pushed. */
-    if (registry_no_pins())
-        free_orphans();
 }

@@ -303,7 +303,7 @@ static int pin_for_name(const tr_task *t, pin_t **pin) {
     *pin = NULL;
     if (t->loop == tr_tls_loop)
         return 0;
-    *pin = registry_pin();
+    *pin = epoch_pin();
     return *pin ? 0 : -ENOMEM;
 }
 
@@ -330,7 +330,7 @@ TR_EXPORT int tr_task_name_copy(const tr_task *t, char *buf, size_t len) {
         buf[k] = '\0';
     }
     if (pin)
-        registry_unpin(pin);
+        epoch_unpin(pin);
     return n > INT_MAX ? -EOVERFLOW : (int)n;
 }
 
@@ -493,7 +493,7 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
     out_str(&o, " name=");
     out_name(&o, current_name(t));
     if (pin)
-        registry_unpin(pin);
+        epoch_unpin(pin);
     out_str(&o, " fn=");
     out_str(&o, fn);
     /* Which loop, once there is more than one: the loop's memory (and its runtime) lives as

@@ -37,8 +37,8 @@ static int grow_items(tr_taskset *s, size_t cap) {
 /* Pin, then scan into s; returns the number of live tasks (may exceed s->cap). */
 static ssize_t snapshot_into(tr_taskset *s) {
     if (s->pin)
-        registry_unpin(s->pin);
-    s->pin = registry_pin();
+        epoch_unpin(s->pin);
+    s->pin = epoch_pin();
     if (!s->pin) {
         s->len = 0;
         return -ENOMEM;
@@ -131,7 +131,7 @@ TR_EXPORT void tr_taskset_free(tr_taskset *s) {
     if (!s)
         return;
     if (s->pin)
-        registry_unpin(s->pin);
+        epoch_unpin(s->pin);
     free(s->items);
     free(s);
 }
