@@ -17,6 +17,7 @@
  * for why it is safe is in docs/architecture.md ("Reclamation").
  */
 #include "internal.h"
+#include "test_hooks.h"
 
 #include <stdlib.h>
 
@@ -45,6 +46,8 @@ static struct epoch_state {
     _Atomic size_t live_pins;
     _Atomic(struct pin_block *) pin_blocks;
     _Atomic(struct orphan *) orphans;
+    /* Tests only (test_hooks.h): called between a pin's epoch and its caller's scan. */
+    _Atomic(void (*)(void)) pin_hook;
 #if defined(TASKRING_TSAN)
     _Atomic uint64_t fence_word;
 #endif
@@ -101,7 +104,14 @@ pin_t *epoch_pin(void) {
     /* Pairs with the fence in the reclaimer: either it sees this pin, or this scan sees
      * every slot it cleared before reading the epoch. */
     full_fence();
+    void (*hook)(void) = atomic_load_explicit(&ep.pin_hook, memory_order_relaxed);
+    if (TR_UNLIKELY(hook))
+        hook(); /* a test parks this thread here, between the epoch and the scan */
     return p;
+}
+
+void epoch_set_pin_hook(void (*hook)(void)) {
+    atomic_store(&ep.pin_hook, hook);
 }
 
 void epoch_unpin(pin_t *p) {
@@ -117,19 +127,27 @@ bool epoch_no_pins(void) {
 
 /* ---- stamps: what a loop asks before it reuses ---------------------------------------------- */
 
-uint64_t epoch_stamp(void) {
+/*
+ * One pass's worth of questions after one fence: the smallest epoch a live pin holds, and in
+ * *now the current epoch (the stamp for what was retired before the call). What was stamped
+ * at s may be reused when s <= the result. EPOCH_NO_PIN (above every stamp) when no pin is
+ * alive: then even what is not stamped yet may be. A pin the scan finds free and that is
+ * claimed afterwards was claimed after the fence, so its scan sees everything cleared before
+ * the call (docs/architecture.md, "Reclamation", step 3): it blocks nothing retired so far.
+ */
+uint64_t epoch_oldest(uint64_t *now) {
     full_fence();
-    return atomic_load(&ep.epoch);
-}
-
-bool epoch_stamp_is_free(uint64_t stamp) {
-    full_fence();
+    *now = atomic_load(&ep.epoch);
+    if (atomic_load(&ep.live_pins) == 0)
+        return EPOCH_NO_PIN;
+    uint64_t oldest = EPOCH_NO_PIN;
     for (struct pin_block *b = atomic_load_explicit(&ep.pin_blocks, memory_order_acquire); b;
          b = b->next)
-        for (int i = 0; i < PINS_PER_BLOCK; i++)
-            if (atomic_load_explicit(&b->pins[i].epoch, memory_order_acquire) < stamp)
-                return false;
-    return true;
+        for (int i = 0; i < PINS_PER_BLOCK; i++) {
+            uint64_t e = atomic_load_explicit(&b->pins[i].epoch, memory_order_acquire);
+            oldest = e < oldest ? e : oldest;
+        }
+    return oldest;
 }
 
 /* ---- orphans --------------------------------------------------------------------------------- */

@@ -288,18 +288,31 @@ void stack_overflow_guard_remove(struct tr_loop *loop);
 struct record_slab;
 
 struct record_pool {
-    tr_task *free;    /* ready for reuse */
-    tr_task *pending; /* released since the last reclaim pass: not yet stamped */
+    tr_task *free;     /* ready for reuse */
+    size_t free_count; /* records on it */
+    tr_task *pending;  /* released since the last reclaim pass: not yet stamped */
     tr_task *pending_tail;
     size_t pending_count;
     tr_task *batches_head; /* stamped batches, oldest first (record.c) */
     tr_task *batches_tail;
+    size_t stamped_count;      /* records in them */
     _Atomic(tr_task *) remote; /* released on other threads (Treiber stack via run_next) */
     /* After the loop's end (record.c, "after the loop"): threads in a remote release now, and
      * holds on the pool (records still referenced, plus the ending loop's own). */
     _Atomic uint32_t remote_releasers;
     _Atomic size_t holds;
     struct record_slab *slabs;
+    size_t records; /* in the slabs */
+    size_t nslabs;
+    /* Giving slabs back (record.c): records in use at turns, peaks of this trim window and
+     * the previous one, when this one began, and how often a trim found nothing whole. */
+    size_t peak_cur, peak_prev;
+    uint64_t window_start;
+    unsigned trim_turns;
+    unsigned trim_backoff;
+    size_t trim_failed_free; /* free records at the last walk that found no whole slab */
+    uint64_t trim_failed_at;
+    size_t slabs_returned; /* ever, for tests and benchmarks */
     /* Names replaced by tr_task_set_name, oldest first, linked through name_node.next. */
     struct name_node *names_pending; /* retired since the last pass: not yet stamped */
     struct name_node *names_pending_tail;
@@ -310,11 +323,24 @@ struct record_pool {
 
 tr_task *record_alloc(struct tr_loop *loop);
 void record_retire(struct tr_loop *loop, tr_task *t);
+/* Once per turn: gives whole free slabs back when the loop has not needed them lately. */
+void record_pool_turn(struct tr_loop *loop);
 /* The loop's end: its records, and the loop's memory, are freed now, or by the last release
  * of a record someone still references (record_pool_release). Frees `loop`. */
 void record_pool_end(struct tr_loop *loop);
 /* The last reference to a record that outlived its loop is gone. */
 void record_pool_release(struct tr_loop *loop);
+
+/* The pool's size, for tests and benchmarks (the loop's own thread). */
+struct record_pool_stats {
+    size_t records;        /* in the slabs, whatever their state */
+    size_t slabs;          /* slabs now */
+    size_t free;           /* on the free list: reusable now */
+    size_t pending;        /* released, not stamped yet (at most one partial batch) */
+    size_t stamped;        /* released and stamped, waiting for older pins to go */
+    size_t slabs_returned; /* given back to the allocator so far */
+};
+void record_pool_stats(const struct tr_loop *loop, struct record_pool_stats *out);
 
 /* A record that outlived its loop carries this bias in `refs` (record.c): its last
  * release finds refs == REFS_OUTLIVED + 1. */
@@ -350,8 +376,10 @@ size_t registry_scan(tr_task **out, size_t cap);
 typedef struct pin pin_t;
 pin_t *epoch_pin(void);
 void epoch_unpin(pin_t *p);
-uint64_t epoch_stamp(void);               /* after a full fence: the current epoch */
-bool epoch_stamp_is_free(uint64_t stamp); /* no live pin can hold a record of `stamp` */
+/* After one fence: the oldest live pin's epoch (what was stamped at s is free when
+ * s <= it), EPOCH_NO_PIN when none is alive; *now: the stamp for what was retired so far. */
+#define EPOCH_NO_PIN UINT64_MAX
+uint64_t epoch_oldest(uint64_t *now);
 bool epoch_no_pins(void);
 /* Free mem with free_fn once no pin is alive (now, if none is). */
 void epoch_orphan(void *mem, void (*free_fn)(void *));

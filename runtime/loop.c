@@ -105,6 +105,7 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
         expire_timers(loop);
     bool idle = loop->runq.len == 0;
     stack_pool_trim(&loop->stacks, idle ? TRIM_WHEN_IDLE : TRIM_PER_TURN);
+    record_pool_turn(loop);
     if (may_block && idle) {
         if (runtime_finished(loop) && registry_shard_live(loop) == 0)
             return; /* the runtime is over: leave */

@@ -6,16 +6,22 @@
  * tr_all_tasks snapshot on another thread may hold its address (the set pins its tasks
  * with one epoch reservation, not a reference count per task). So released records wait:
  *
- *   pending  --(reclaim pass: full fence, read the epoch)-->  a batch stamped with it
- *   batch    --(every live snapshot began at or after the stamp)-->  free
+ *   pending  --(every RECLAIM_BATCH: full fence, read the epoch)-->  a batch stamped with it
+ *   batch    --(every live pin began at or after the stamp)-->  free
  *
- * When no snapshot is alive at all, pending records go straight to free. registry.c holds
- * the epoch and the snapshots' reservations; docs/architecture.md gives the argument.
+ * When no pin is alive at all, pending records go straight to free. epoch.c holds the epoch
+ * and the pins; docs/architecture.md ("Reclamation") gives the argument.
  *
- * A reclaim pass touches cache lines that snapshot threads write (the pins, the epoch), so
- * it is amortised: while a snapshot is alive, a batch is stamped only once RECLAIM_BATCH
- * records are pending, and until then the pool grows instead. A batch's stamp and link live
- * in its first record, in fields no snapshot reader looks at: no allocation.
+ * A pass touches cache lines that snapshot threads write (the pins, the epoch), so it runs
+ * once per RECLAIM_BATCH released records, not per record; but it runs as soon as a batch is
+ * full, whatever the free list holds. A batch is therefore stamped with the epoch of the
+ * moment its last record was released: a pin holds back what was released during its life
+ * plus one partial batch, and never what came before it. A batch's stamp, count and links
+ * live in its first record, in fields no snapshot reader looks at: no allocation, no walk.
+ *
+ * Slabs go back to the allocator at loop turns (record_pool_turn) once the pool holds more
+ * free records than the loop needed over the last two trim windows (see "giving slabs back").
+ * Only a record on the free list counts as free there: it is one no pin can see.
  *
  * Names that tr_task_set_name replaced go the same way (pending, stamped, free), for the same
  * reason: a set, or a tr_task_name_copy or tr_task_repr on another thread, may be reading one.
@@ -28,6 +34,15 @@
 
 enum { FIRST_SLAB = 64, MAX_SLAB = 4096, RECLAIM_BATCH = 64, NAME_BATCH = 64 };
 
+/* Giving slabs back: free records beyond the peak use of the current and the previous trim
+ * window, plus TRIM_SLACK, go back in whole slabs. The clock is read every TRIM_CLOCK_TURNS
+ * turns that find more than TRIM_SLACK free records. After a walk that found no whole free
+ * slab (a pool fragmented by long-lived tasks, or by records pins still hold), the next walk
+ * waits until MAX_SLAB more records are free or 2^k windows have passed (k = 1, 2, ...
+ * TRIM_MAX_BACKOFF): such a pool is not walked over and over. */
+enum { TRIM_SLACK = 2 * MAX_SLAB, TRIM_CLOCK_TURNS = 64, TRIM_MAX_BACKOFF = 6 };
+#define TRIM_WINDOW_NS 200000000ull /* 200 ms */
+
 struct record_slab {
     struct record_slab *next;
     size_t count;
@@ -35,13 +50,15 @@ struct record_slab {
 };
 
 /* A stamped batch is its first record: list through run_next, the stamp in deadline_ns,
- * the next batch in timer_next, its last record in timer_prev (snapshot readers never read
- * those). Lists are spliced whole, never walked: the records are cold by now. */
+ * the next batch in timer_next, its last record in timer_prev, its size in heap_index
+ * (snapshot readers never read those). Lists are spliced whole, never walked: the records
+ * are cold by now. */
 #define BATCH_STAMP(b) ((b)->deadline_ns)
 #define BATCH_NEXT(b) ((b)->timer_next)
 #define BATCH_TAIL(b) ((b)->timer_prev)
+#define BATCH_COUNT(b) ((b)->heap_index)
 
-static void record_retire_pool(struct record_pool *p, tr_task *t) {
+static inline void push_pending(struct record_pool *p, tr_task *t) {
     t->run_next = p->pending;
     if (!p->pending)
         p->pending_tail = t;
@@ -63,8 +80,9 @@ static void free_current_name(tr_task *t) {
  * name is freed once every live pin holds an epoch >= its stamp, and all of them at once when
  * no pin is alive. A pin with an epoch >= the stamp began after the pass's fence, hence after
  * the new name was published: it can only load the new name (or a later one). A pass runs
- * every NAME_BATCH retired names and whenever the record pool reclaims, so while no pin is
- * alive a loop keeps at most NAME_BATCH old names, whatever the number of renames.
+ * every NAME_BATCH retired names and with every record pass, so while no pin is alive a loop
+ * keeps at most NAME_BATCH old names, whatever the number of renames, and a pin holds back
+ * the names retired during its life plus one partial batch, as for records.
  */
 
 static void free_name_chain(void *mem) {
@@ -76,9 +94,9 @@ static void free_name_chain(void *mem) {
     }
 }
 
-/* `no_pins`: epoch_no_pins(), asked after the last rename this pass covers. */
-static void names_reclaim(struct record_pool *p, bool no_pins) {
-    if (no_pins) {
+/* `oldest`, `now`: epoch_oldest()'s answer, asked after the last rename this pass covers. */
+static void names_reclaim(struct record_pool *p, uint64_t oldest, uint64_t now) {
+    if (oldest == EPOCH_NO_PIN) {
         free_name_chain(p->names_stamped);
         free_name_chain(p->names_pending);
         p->names_stamped = p->names_stamped_tail = NULL;
@@ -86,16 +104,9 @@ static void names_reclaim(struct record_pool *p, bool no_pins) {
         p->names_pending_count = 0;
         return;
     }
-    /* Oldest first. Stamps never decrease along the list, so a stamp found free covers every
-     * name up to it, and one check per batch is enough. */
-    uint64_t free_upto = 0;
-    while (p->names_stamped) {
+    /* Oldest first; stamps never decrease along the list. */
+    while (p->names_stamped && p->names_stamped->stamp <= oldest) {
         struct name_node *n = p->names_stamped;
-        if (n->stamp > free_upto) {
-            if (!epoch_stamp_is_free(n->stamp))
-                break;
-            free_upto = n->stamp;
-        }
         p->names_stamped = n->next;
         free(n);
     }
@@ -104,9 +115,8 @@ static void names_reclaim(struct record_pool *p, bool no_pins) {
     if (!p->names_pending)
         return;
     /* The pending names are few (at most NAME_BATCH): stamping each keeps the node small. */
-    uint64_t stamp = epoch_stamp();
     for (struct name_node *n = p->names_pending; n; n = n->next)
-        n->stamp = stamp;
+        n->stamp = now;
     if (p->names_stamped_tail)
         p->names_stamped_tail->next = p->names_pending;
     else
@@ -125,73 +135,81 @@ void record_name_retire(struct tr_loop *loop, struct name_node *old) {
         p->names_pending = old;
     p->names_pending_tail = old;
     /* Not a pass per rename: the pass's fences touch lines that snapshot threads write. */
-    if (++p->names_pending_count >= NAME_BATCH)
-        names_reclaim(p, epoch_no_pins());
+    if (++p->names_pending_count >= NAME_BATCH) {
+        uint64_t now, oldest = epoch_oldest(&now);
+        names_reclaim(p, oldest, now);
+    }
 }
 
 /* ---- records -------------------------------------------------------------------------------- */
 
-/* Put the list head..tail in front of the free list. */
-static void splice_free(struct record_pool *p, tr_task *head, tr_task *tail) {
+/* Put the list head..tail (n records) in front of the free list. */
+static void splice_free(struct record_pool *p, tr_task *head, tr_task *tail, size_t n) {
     if (!head)
         return;
     tail->run_next = p->free;
     p->free = head;
-}
-
-static void take_pending(struct record_pool *p, tr_task **head, tr_task **tail) {
-    *head = p->pending;
-    *tail = p->pending_tail;
-    p->pending = p->pending_tail = NULL;
-    p->pending_count = 0;
+    p->free_count += n;
 }
 
 /* Records whose last reference went on another thread: rare, so walking is fine. */
 static void take_remote(struct record_pool *p) {
+    if (!atomic_load_explicit(&p->remote, memory_order_relaxed))
+        return;
     tr_task *t = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
     while (t) {
         tr_task *next = t->run_next;
-        record_retire_pool(p, t);
+        push_pending(p, t);
         t = next;
     }
 }
 
-/* Move every record whose snapshots have all ended onto the free list. */
-static void reclaim(struct record_pool *p) {
+/*
+ * A reclaim pass: move every record no pin can see onto the free list, and, when `stamp`,
+ * make the pending records a batch stamped now. One fence and one look at the pins for the
+ * whole pass, however many batches it frees.
+ */
+static void reclaim(struct record_pool *p, bool stamp) {
     take_remote(p);
-    tr_task *head, *tail;
-    bool no_pins = epoch_no_pins();
+    uint64_t now, oldest = epoch_oldest(&now);
     if (p->names_pending || p->names_stamped)
-        names_reclaim(p, no_pins);
-    if (no_pins) {
-        take_pending(p, &head, &tail);
-        splice_free(p, head, tail);
+        names_reclaim(p, oldest, now);
+    if (oldest == EPOCH_NO_PIN) {
+        splice_free(p, p->pending, p->pending_tail, p->pending_count);
+        p->pending = p->pending_tail = NULL;
+        p->pending_count = 0;
         while (p->batches_head) {
             tr_task *b = p->batches_head;
             p->batches_head = BATCH_NEXT(b);
-            splice_free(p, b, BATCH_TAIL(b));
+            splice_free(p, b, BATCH_TAIL(b), BATCH_COUNT(b));
         }
         p->batches_tail = NULL;
+        p->stamped_count = 0;
         return;
     }
-    /* Older batches first: the one stamped now cannot be free yet (every live pin is older). */
-    while (p->batches_head && epoch_stamp_is_free(BATCH_STAMP(p->batches_head))) {
+    /* Oldest first: stamps never decrease along the list. */
+    while (p->batches_head && BATCH_STAMP(p->batches_head) <= oldest) {
         tr_task *b = p->batches_head;
         p->batches_head = BATCH_NEXT(b);
         if (!p->batches_head)
             p->batches_tail = NULL;
-        splice_free(p, b, BATCH_TAIL(b));
+        p->stamped_count -= BATCH_COUNT(b);
+        splice_free(p, b, BATCH_TAIL(b), BATCH_COUNT(b));
     }
-    if (p->pending_count >= RECLAIM_BATCH) {
-        take_pending(p, &head, &tail);
-        BATCH_STAMP(head) = epoch_stamp();
-        BATCH_TAIL(head) = tail;
+    if (stamp && p->pending) {
+        tr_task *head = p->pending;
+        BATCH_STAMP(head) = now;
+        BATCH_TAIL(head) = p->pending_tail;
+        BATCH_COUNT(head) = (uint32_t)p->pending_count;
         BATCH_NEXT(head) = NULL;
         if (p->batches_tail)
             BATCH_NEXT(p->batches_tail) = head;
         else
             p->batches_head = head;
         p->batches_tail = head;
+        p->stamped_count += p->pending_count;
+        p->pending = p->pending_tail = NULL;
+        p->pending_count = 0;
     }
 }
 
@@ -205,32 +223,47 @@ static bool grow(struct record_pool *p) {
     s->count = count;
     s->next = p->slabs;
     p->slabs = s;
+    p->records += count;
+    p->nslabs++;
+    tr_task *first = p->free;
     for (size_t i = count; i-- > 0;) {
         tr_task *t = &s->items[i];
         atomic_init(&t->custom_name, NULL);
         atomic_init(&t->refs, 0); /* the loop's end reads it in every record (after the loop) */
-        t->run_next = p->free;
-        p->free = t;
+        t->run_next = first;
+        first = t;
     }
+    p->free = first;
+    p->free_count += count;
     return true;
+}
+
+/* The free list ran dry: take what the pins allow, else a new slab. */
+static bool refill(struct record_pool *p) {
+    reclaim(p, p->pending_count >= RECLAIM_BATCH); /* remote releases may have filled one */
+    return p->free || grow(p);
 }
 
 tr_task *record_alloc(struct tr_loop *loop) {
     struct record_pool *p = &loop->records;
-    if (!p->free) {
-        reclaim(p);
-        if (!p->free && !grow(p))
-            return NULL;
-    }
+    if (TR_UNLIKELY(!p->free) && !refill(p))
+        return NULL;
     tr_task *t = p->free;
     p->free = t->run_next;
-    free_current_name(t);
+    p->free_count--;
+    /* The name its last task had (rare: most tasks keep Task-N); memset clears the field. */
+    struct name_node *name = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
+    if (TR_UNLIKELY(name != NULL))
+        free(name);
     memset(t, 0, sizeof *t);
     return t;
 }
 
 void record_retire(struct tr_loop *loop, tr_task *t) {
-    record_retire_pool(&loop->records, t);
+    struct record_pool *p = &loop->records;
+    push_pending(p, t);
+    if (TR_UNLIKELY(p->pending_count >= RECLAIM_BATCH))
+        reclaim(p, true); /* stamped as it fills, not when the free list runs dry */
 }
 
 static void free_slab(void *mem) {
@@ -238,6 +271,148 @@ static void free_slab(void *mem) {
     for (size_t i = 0; i < s->count; i++)
         free_current_name(&s->items[i]);
     free(s);
+}
+
+/* ---- giving slabs back -------------------------------------------------------------------
+ *
+ * A slab may go back when every one of its records is on the free list: a record there is one
+ * no pin can see (it went through a pass), is referenced by nobody and belongs to no task, so
+ * freeing it is no different from reusing it. Finding such slabs means walking the free list
+ * (no per-slab count is kept: that would cost every spawn and release a store), so it is
+ * done rarely: at most once per trim window, and only when the free list holds more than the
+ * loop needed lately. The walk is O(free records); the records it frees were as many spawns.
+ */
+
+struct slab_span {
+    const char *lo, *hi; /* [lo, hi): its records */
+    struct record_slab *slab;
+    size_t free; /* its records on the free list */
+};
+
+static int span_cmp(const void *a, const void *b) {
+    const char *x = ((const struct slab_span *)a)->lo, *y = ((const struct slab_span *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+/* The span holding t; `hint` is the last one found (free lists run mostly slab by slab). */
+static struct slab_span *span_of(struct slab_span *spans, size_t n, size_t *hint,
+                                 const tr_task *t) {
+    const char *a = (const char *)t;
+    if (a >= spans[*hint].lo && a < spans[*hint].hi)
+        return &spans[*hint];
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a < spans[mid].lo)
+            hi = mid;
+        else if (a >= spans[mid].hi)
+            lo = mid + 1;
+        else
+            return &spans[*hint = mid];
+    }
+    return NULL; /* not in any slab: cannot happen */
+}
+
+/* Give back whole free slabs, `want` records' worth at least if there are that many. Returns
+ * the records given back. */
+static size_t trim(struct record_pool *p, size_t want) {
+    size_t n = p->nslabs, hint = 0;
+    struct slab_span *spans = n ? malloc(n * sizeof *spans) : NULL;
+    if (!spans)
+        return 0;
+    size_t i = 0;
+    for (struct record_slab *s = p->slabs; s; s = s->next, i++)
+        spans[i] =
+            (struct slab_span){(const char *)s->items, (const char *)(s->items + s->count), s, 0};
+    qsort(spans, n, sizeof *spans, span_cmp);
+    for (tr_task *t = p->free; t; t = t->run_next) {
+        struct slab_span *sp = span_of(spans, n, &hint, t);
+        if (sp)
+            sp->free++;
+    }
+    /* Mark the slabs to give back (free = SIZE_MAX): whole ones of MAX_SLAB records first
+     * (fewer calls to free), then the smaller early ones. */
+    size_t given = 0, slabs = 0;
+    for (int round = 0; round < 2 && given < want; round++)
+        for (size_t k = 0; k < n && given < want; k++)
+            if (spans[k].free == spans[k].slab->count &&
+                (round == 1 || spans[k].slab->count == MAX_SLAB)) {
+                given += spans[k].slab->count;
+                spans[k].free = SIZE_MAX;
+                slabs++;
+            }
+    if (given) {
+        /* Unlink their records from the free list, then the slabs from the pool. */
+        tr_task **link = &p->free;
+        for (tr_task *t = p->free; t; t = t->run_next) {
+            struct slab_span *sp = span_of(spans, n, &hint, t);
+            if (sp && sp->free == SIZE_MAX)
+                continue;
+            *link = t;
+            link = &t->run_next;
+        }
+        *link = NULL;
+        for (struct record_slab **sl = &p->slabs; *sl;) {
+            struct record_slab *sb = *sl;
+            struct slab_span *sp = span_of(spans, n, &hint, sb->items);
+            if (sp && sp->free == SIZE_MAX) {
+                *sl = sb->next;
+                free_slab(sb);
+            } else {
+                sl = &sb->next;
+            }
+        }
+        p->records -= given;
+        p->free_count -= given;
+        p->nslabs -= slabs;
+        p->slabs_returned += slabs;
+    }
+    free(spans);
+    return given;
+}
+
+/* Each turn (loop.c): note the records in use, and now and then give back what the last two
+ * windows did not need. Cheap when there is nothing to give back: a few compares. */
+void record_pool_turn(struct tr_loop *loop) {
+    struct record_pool *p = &loop->records;
+    size_t in_use = p->records - p->free_count;
+    if (in_use > p->peak_cur)
+        p->peak_cur = in_use;
+    if (TR_LIKELY(p->free_count <= TRIM_SLACK) || ++p->trim_turns < TRIM_CLOCK_TURNS)
+        return;
+    p->trim_turns = 0;
+    uint64_t now = loop_clock_ns();
+    if (now - p->window_start < TRIM_WINDOW_NS)
+        return;
+    size_t keep = (p->peak_cur > p->peak_prev ? p->peak_cur : p->peak_prev) + TRIM_SLACK;
+    p->peak_prev = p->peak_cur;
+    p->peak_cur = in_use;
+    p->window_start = now;
+    if (p->records <= keep)
+        return;
+    /* After a walk that found no whole free slab: wait until a slab's worth more records are
+     * free, or the backoff has passed. */
+    if (p->trim_backoff && p->free_count < p->trim_failed_free + MAX_SLAB &&
+        now - p->trim_failed_at < (TRIM_WINDOW_NS << p->trim_backoff))
+        return;
+    if (trim(p, p->records - keep)) {
+        p->trim_backoff = 0;
+        return;
+    }
+    if (p->trim_backoff < TRIM_MAX_BACKOFF)
+        p->trim_backoff++;
+    p->trim_failed_free = p->free_count;
+    p->trim_failed_at = now;
+}
+
+void record_pool_stats(const struct tr_loop *loop, struct record_pool_stats *out) {
+    const struct record_pool *p = &loop->records;
+    out->records = p->records;
+    out->slabs = p->nslabs;
+    out->free = p->free_count;
+    out->pending = p->pending_count;
+    out->stamped = p->stamped_count;
+    out->slabs_returned = p->slabs_returned;
 }
 
 /* ---- after the loop ----------------------------------------------------------------------
