@@ -286,11 +286,17 @@ static void free_slab(void *mem) {
 struct slab_span {
     const char *lo, *hi; /* [lo, hi): its records */
     struct record_slab *slab;
-    size_t free; /* its records on the free list */
+    size_t free;          /* its records on the free list; SIZE_MAX: being given back */
+    tr_task *head, *tail; /* those records, while the free list is rebuilt */
 };
 
-static int span_cmp(const void *a, const void *b) {
+static int span_by_address(const void *a, const void *b) {
     const char *x = ((const struct slab_span *)a)->lo, *y = ((const struct slab_span *)b)->lo;
+    return x < y ? -1 : x > y;
+}
+
+static int span_by_free(const void *a, const void *b) {
+    size_t x = ((const struct slab_span *)a)->free, y = ((const struct slab_span *)b)->free;
     return x < y ? -1 : x > y;
 }
 
@@ -313,8 +319,13 @@ static struct slab_span *span_of(struct slab_span *spans, size_t n, size_t *hint
     return NULL; /* not in any slab: cannot happen */
 }
 
-/* Give back whole free slabs, `want` records' worth at least if there are that many. Returns
- * the records given back. */
+/*
+ * Give back whole free slabs, `want` records' worth at least if there are that many, and
+ * rebuild the free list slab by slab, the slabs with the fewest free records first: new
+ * tasks then fill the slabs already in use, and the others drain until a later pass can
+ * give them back (without it, a few hundred records in use, scattered by LIFO reuse, would
+ * pin many slabs). Two walks of the free list. Returns the records given back.
+ */
 static size_t trim(struct record_pool *p, size_t want) {
     size_t n = p->nslabs, hint = 0;
     struct slab_span *spans = n ? malloc(n * sizeof *spans) : NULL;
@@ -322,16 +333,16 @@ static size_t trim(struct record_pool *p, size_t want) {
         return 0;
     size_t i = 0;
     for (struct record_slab *s = p->slabs; s; s = s->next, i++)
-        spans[i] =
-            (struct slab_span){(const char *)s->items, (const char *)(s->items + s->count), s, 0};
-    qsort(spans, n, sizeof *spans, span_cmp);
+        spans[i] = (struct slab_span){
+            (const char *)s->items, (const char *)(s->items + s->count), s, 0, NULL, NULL};
+    qsort(spans, n, sizeof *spans, span_by_address);
     for (tr_task *t = p->free; t; t = t->run_next) {
         struct slab_span *sp = span_of(spans, n, &hint, t);
         if (sp)
             sp->free++;
     }
-    /* Mark the slabs to give back (free = SIZE_MAX): whole ones of MAX_SLAB records first
-     * (fewer calls to free), then the smaller early ones. */
+    /* Mark the slabs to give back: whole ones of MAX_SLAB records first (fewer calls to
+     * free), then the smaller early ones. */
     size_t given = 0, slabs = 0;
     for (int round = 0; round < 2 && given < want; round++)
         for (size_t k = 0; k < n && given < want; k++)
@@ -341,32 +352,43 @@ static size_t trim(struct record_pool *p, size_t want) {
                 spans[k].free = SIZE_MAX;
                 slabs++;
             }
-    if (given) {
-        /* Unlink their records from the free list, then the slabs from the pool. */
-        tr_task **link = &p->free;
-        for (tr_task *t = p->free; t; t = t->run_next) {
-            struct slab_span *sp = span_of(spans, n, &hint, t);
-            if (sp && sp->free == SIZE_MAX)
-                continue;
-            *link = t;
-            link = &t->run_next;
-        }
-        *link = NULL;
-        for (struct record_slab **sl = &p->slabs; *sl;) {
-            struct record_slab *sb = *sl;
-            struct slab_span *sp = span_of(spans, n, &hint, sb->items);
-            if (sp && sp->free == SIZE_MAX) {
-                *sl = sb->next;
-                free_slab(sb);
-            } else {
-                sl = &sb->next;
-            }
-        }
-        p->records -= given;
-        p->free_count -= given;
-        p->nslabs -= slabs;
-        p->slabs_returned += slabs;
+    /* Sort the free records into their slabs' lists (dropping the marked slabs' ones). */
+    for (tr_task *t = p->free, *next; t; t = next) {
+        next = t->run_next;
+        struct slab_span *sp = span_of(spans, n, &hint, t);
+        if (!sp || sp->free == SIZE_MAX)
+            continue;
+        t->run_next = NULL;
+        if (sp->tail)
+            sp->tail->run_next = t;
+        else
+            sp->head = t;
+        sp->tail = t;
     }
+    for (struct record_slab **sl = &p->slabs; *sl;) {
+        struct record_slab *sb = *sl;
+        struct slab_span *sp = span_of(spans, n, &hint, sb->items);
+        if (sp && sp->free == SIZE_MAX) {
+            *sl = sb->next;
+            free_slab(sb);
+        } else {
+            sl = &sb->next;
+        }
+    }
+    /* The free list again: the fullest slabs' records first (marked slabs sort last, and
+     * have no records left). */
+    qsort(spans, n, sizeof *spans, span_by_free);
+    tr_task **link = &p->free;
+    for (i = 0; i < n; i++)
+        if (spans[i].head) {
+            *link = spans[i].head;
+            link = &spans[i].tail->run_next;
+        }
+    *link = NULL;
+    p->records -= given;
+    p->free_count -= given;
+    p->nslabs -= slabs;
+    p->slabs_returned += slabs;
     free(spans);
     return given;
 }
