@@ -63,6 +63,7 @@ void register_sync();        // bench_sync.cpp: queue ping-pong, lock handoff, e
 void register_gather();      // bench_gather.cpp: tr_gather and a task group of 100K tasks
 void register_loops();       // bench_loops.cpp: 2 loops' throughput, cross-loop round trips
 void register_snapshots();   // bench_snapshot.cpp: tr_all_tasks / _fill at N, churn
+void register_pool();        // bench_pool.cpp: the record pool beside a sampler's pins
 void register_experiments(); // bench_experiments.cpp: page-fault floor, 1M sleepers, RSS
 
 // floor/memcpy_8B_x_N/n:N, registered by bench_snapshot.cpp beside the snapshot of N tasks.

@@ -592,6 +592,23 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
                std::isnan(vs) ? "-" : fmt("%.1f%% drop", vs),
                "drop <= 5% (median of per-round ratios)", verdict(!std::isnan(vs), vs <= 5)});
     }
+    // The record pool beside a sampler that always holds a set (bench_pool.cpp).
+    {
+        const char *pp = "pool/pinned_churn";
+        double pinned = counter(pp, "pool_pinned"), per = counter(pp, "per_pin");
+        double nopin = counter(pp, "pool_nopin"), after = counter(pp, "pool_after");
+        double r = counter(pp, "pinned_over_per_pin");
+        t.row({"record pool, a pin always alive through 3 s of churn",
+               fmt_count(pinned) + " records",
+               "released during one pin " + fmt_count(per) + "; no pin " + fmt_count(nopin),
+               fmt_ratio(r), "<= 2x one pin's (+16K)",
+               verdict(!std::isnan(r), pinned <= 2 * per + 16384)});
+        t.row({"  record pool after unpin + 1 s of churn", fmt_count(after) + " records",
+               "no pin " + fmt_count(nopin) + "; " + fmt_count(counter(pp, "slabs_returned")) +
+                   " slabs given back",
+               fmt_ratio(after / nopin), "<= 20480 records",
+               verdict(!std::isnan(after), after <= 20480)});
+    }
     {
         double f = snap(kUnstarted, "fill", 4000000), a = snap(kUnstarted, "alloc", 4000000);
         double m = floor_of(4000000);
@@ -728,6 +745,13 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
                fmt_count(c("snapshot_avg_live")) + " live on average"});
         d.row({"  with busy control thread", fmt_rate(c("spawn_rate_with_control")),
                fmt_pct(c("control_drop_pct")), "", ""});
+    }
+    {
+        const char *pp = "pool/pinned_churn";
+        d.row({"record pool churn (1 loop, 128 alive)", "spawn rate", "sets taken", "", ""});
+        d.row({"  no pin", fmt_rate(counter(pp, "rate_nopin")), "", "", ""});
+        d.row({"  a pin always alive", fmt_rate(counter(pp, "rate_pinned")),
+               fmt_count(counter(pp, "sets")), "", ""});
     }
     const char *sl = "sleepers/n:1000000";
     d.row({"1M sleepers", "", "", "", ""});
@@ -978,6 +1002,7 @@ int main(int argc, char **argv) {
     register_gather();
     register_loops();
     register_snapshots();
+    register_pool();
     register_experiments();
 
     bool color = isatty(STDOUT_FILENO);
