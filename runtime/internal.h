@@ -286,6 +286,7 @@ void stack_overflow_guard_remove(struct tr_loop *loop);
 /* ---- task records: allocation and epoch-deferred reuse (record.c) ------------------------ */
 
 struct record_slab;
+struct slab_span;
 
 struct record_pool {
     tr_task *free;     /* ready for reuse */
@@ -310,9 +311,15 @@ struct record_pool {
     uint64_t window_start;
     unsigned trim_turns;
     unsigned trim_backoff;
-    size_t trim_failed_free; /* free records at the last walk that found no whole slab */
+    size_t trim_failed_free; /* spare records at the last trim that found no whole slab */
     uint64_t trim_failed_at;
-    size_t slabs_returned; /* ever, for tests and benchmarks */
+    /* A trim in progress (spans != NULL): free records being sorted into their slabs. */
+    struct slab_span *spans; /* the slabs, by address */
+    size_t nspans, span_hint, trim_want;
+    tr_task *trim_list;         /* not sorted yet */
+    size_t trim_count;          /* free records the trim holds: trim_list and the slabs' buckets */
+    struct record_slab *doomed; /* unlinked by a trim, freed a few per turn */
+    size_t slabs_returned;      /* ever, for tests and benchmarks */
     /* Names replaced by tr_task_set_name, oldest first, linked through name_node.next. */
     struct name_node *names_pending; /* retired since the last pass: not yet stamped */
     struct name_node *names_pending_tail;
@@ -335,7 +342,7 @@ void record_pool_release(struct tr_loop *loop);
 struct record_pool_stats {
     size_t records;        /* in the slabs, whatever their state */
     size_t slabs;          /* slabs now */
-    size_t free;           /* on the free list: reusable now */
+    size_t free;           /* reusable now (the free list, and what a trim holds) */
     size_t pending;        /* released, not stamped yet (at most one partial batch) */
     size_t stamped;        /* released and stamped, waiting for older pins to go */
     size_t slabs_returned; /* given back to the allocator so far */

@@ -41,6 +41,8 @@ enum { FIRST_SLAB = 64, MAX_SLAB = 4096, RECLAIM_BATCH = 64, NAME_BATCH = 64 };
  * waits until MAX_SLAB more records are free or 2^k windows have passed (k = 1, 2, ...
  * TRIM_MAX_BACKOFF): such a pool is not walked over and over. */
 enum { TRIM_SLACK = 2 * MAX_SLAB, TRIM_CLOCK_TURNS = 64, TRIM_MAX_BACKOFF = 6 };
+/* A trim's work per turn: records classified, slabs freed; the free records it leaves alone. */
+enum { TRIM_STEP = 1024, TRIM_FREE_PER_TURN = 1, TRIM_KEEP_HOT = 1024 };
 #define TRIM_WINDOW_NS 200000000ull /* 200 ms */
 
 struct record_slab {
@@ -238,9 +240,14 @@ static bool grow(struct record_pool *p) {
     return true;
 }
 
-/* The free list ran dry: take what the pins allow, else a new slab. */
+static void trim_abort(struct record_pool *p);
+
+/* The free list ran dry: take what the pins allow, then what a trim in progress holds, and
+ * only then a new slab. */
 static bool refill(struct record_pool *p) {
     reclaim(p, p->pending_count >= RECLAIM_BATCH); /* remote releases may have filled one */
+    if (!p->free && p->spans)
+        trim_abort(p); /* the loop needs them: they were not spare */
     return p->free || grow(p);
 }
 
@@ -275,19 +282,28 @@ static void free_slab(void *mem) {
 
 /* ---- giving slabs back -------------------------------------------------------------------
  *
- * A slab may go back when every one of its records is on the free list: a record there is one
- * no pin can see (it went through a pass), is referenced by nobody and belongs to no task, so
- * freeing it is no different from reusing it. Finding such slabs means walking the free list
- * (no per-slab count is kept: that would cost every spawn and release a store), so it is
- * done rarely: at most once per trim window, and only when the free list holds more than the
- * loop needed lately. The walk is O(free records); the records it frees were as many spawns.
+ * A slab may go back when every one of its records is free: a free record is one no pin can
+ * see (it went through a pass), is referenced by nobody and belongs to no task, so freeing
+ * it is no different from reusing it. No per-slab count is kept (that would cost every spawn
+ * and release a store): a trim classifies the free records by slab instead, a bounded
+ * number per turn, so a pool of a million free records costs the loop no long pause:
+ *
+ *   begin   the first TRIM_KEEP_HOT free records (the warmest) stay the free list; the rest
+ *           becomes the trim list
+ *   step    each turn, TRIM_STEP records of the trim list go into their slab's bucket
+ *   finish  slabs whose bucket holds all their records (up to the excess) are unlinked and
+ *           freed TRIM_FREE_PER_TURN per turn; the other buckets go in front of the free
+ *           list, the fullest slabs' records first: new tasks fill the slabs in use, and the
+ *           emptiest ones drain for the next trim
+ *   abort   the free list ran dry before the finish: everything goes back to it
  */
 
 struct slab_span {
     const char *lo, *hi; /* [lo, hi): its records */
     struct record_slab *slab;
-    size_t free;          /* its records on the free list; SIZE_MAX: being given back */
-    tr_task *head, *tail; /* those records, while the free list is rebuilt */
+    size_t free; /* its records classified so far */
+    tr_task *head, *tail;
+    bool doomed;
 };
 
 static int span_by_address(const void *a, const void *b) {
@@ -301,12 +317,12 @@ static int span_by_free(const void *a, const void *b) {
 }
 
 /* The span holding t; `hint` is the last one found (free lists run mostly slab by slab). */
-static struct slab_span *span_of(struct slab_span *spans, size_t n, size_t *hint,
-                                 const tr_task *t) {
-    const char *a = (const char *)t;
-    if (a >= spans[*hint].lo && a < spans[*hint].hi)
-        return &spans[*hint];
-    size_t lo = 0, hi = n;
+static struct slab_span *span_of(struct record_pool *p, const void *t) {
+    const char *a = t;
+    struct slab_span *spans = p->spans;
+    if (a >= spans[p->span_hint].lo && a < spans[p->span_hint].hi)
+        return &spans[p->span_hint];
+    size_t lo = 0, hi = p->nspans;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (a < spans[mid].lo)
@@ -314,93 +330,161 @@ static struct slab_span *span_of(struct slab_span *spans, size_t n, size_t *hint
         else if (a >= spans[mid].hi)
             lo = mid + 1;
         else
-            return &spans[*hint = mid];
+            return &spans[p->span_hint = mid];
     }
     return NULL; /* not in any slab: cannot happen */
 }
 
-/*
- * Give back whole free slabs, `want` records' worth at least if there are that many, and
- * rebuild the free list slab by slab, the slabs with the fewest free records first: new
- * tasks then fill the slabs already in use, and the others drain until a later pass can
- * give them back (without it, a few hundred records in use, scattered by LIFO reuse, would
- * pin many slabs). Two walks of the free list. Returns the records given back.
- */
-static size_t trim(struct record_pool *p, size_t want) {
-    size_t n = p->nslabs, hint = 0;
-    struct slab_span *spans = n ? malloc(n * sizeof *spans) : NULL;
-    if (!spans)
-        return 0;
+static void trim_begin(struct record_pool *p, size_t want) {
+    size_t n = p->nslabs;
+    p->spans = malloc(n * sizeof *p->spans);
+    if (!p->spans)
+        return;
     size_t i = 0;
     for (struct record_slab *s = p->slabs; s; s = s->next, i++)
-        spans[i] = (struct slab_span){
-            (const char *)s->items, (const char *)(s->items + s->count), s, 0, NULL, NULL};
-    qsort(spans, n, sizeof *spans, span_by_address);
-    for (tr_task *t = p->free; t; t = t->run_next) {
-        struct slab_span *sp = span_of(spans, n, &hint, t);
-        if (sp)
-            sp->free++;
+        p->spans[i] = (struct slab_span){
+            (const char *)s->items, (const char *)(s->items + s->count), s, 0, NULL, NULL, false};
+    qsort(p->spans, n, sizeof *p->spans, span_by_address);
+    p->nspans = n;
+    p->span_hint = 0;
+    p->trim_want = want;
+    /* The warm head stays; the rest is classified. A walk of at most TRIM_KEEP_HOT. */
+    tr_task *cut = p->free;
+    size_t kept = 1;
+    for (; kept < TRIM_KEEP_HOT && cut && cut->run_next; kept++)
+        cut = cut->run_next;
+    tr_task *rest = cut ? cut->run_next : NULL;
+    if (cut)
+        cut->run_next = NULL;
+    else
+        kept = 0;
+    p->trim_list = rest;
+    p->trim_count = p->free_count - kept;
+    p->free_count = kept;
+}
+
+static void trim_end(struct record_pool *p, bool gave) {
+    free(p->spans);
+    p->spans = NULL;
+    p->nspans = 0;
+    if (gave) {
+        p->trim_backoff = 0;
+        return;
     }
-    /* Mark the slabs to give back: whole ones of MAX_SLAB records first (fewer calls to
-     * free), then the smaller early ones. */
-    size_t given = 0, slabs = 0;
-    for (int round = 0; round < 2 && given < want; round++)
-        for (size_t k = 0; k < n && given < want; k++)
-            if (spans[k].free == spans[k].slab->count &&
-                (round == 1 || spans[k].slab->count == MAX_SLAB)) {
-                given += spans[k].slab->count;
-                spans[k].free = SIZE_MAX;
-                slabs++;
+    if (p->trim_backoff < TRIM_MAX_BACKOFF)
+        p->trim_backoff++;
+    p->trim_failed_free = p->free_count;
+    p->trim_failed_at = p->window_start;
+}
+
+/* The free list ran dry during a trim (refill): everything the trim holds becomes the free
+ * list again, the buckets spliced in front of what is left unsorted. No walk. */
+static void trim_abort(struct record_pool *p) {
+    p->free = p->trim_list;
+    for (size_t i = 0; i < p->nspans; i++) {
+        struct slab_span *sp = &p->spans[i];
+        if (sp->head) {
+            sp->tail->run_next = p->free;
+            p->free = sp->head;
+        }
+    }
+    p->free_count += p->trim_count;
+    p->trim_list = NULL;
+    p->trim_count = 0;
+    trim_end(p, false);
+}
+
+static void trim_finish(struct record_pool *p) {
+    /* Whole slabs up to the excess: MAX_SLAB ones first (fewer calls to free). */
+    size_t given = 0;
+    for (int round = 0; round < 2 && given < p->trim_want; round++)
+        for (size_t k = 0; k < p->nspans && given < p->trim_want; k++) {
+            struct slab_span *sp = &p->spans[k];
+            if (!sp->doomed && sp->free == sp->slab->count &&
+                (round == 1 || sp->slab->count == MAX_SLAB)) {
+                given += sp->slab->count;
+                sp->doomed = true;
             }
-    /* Sort the free records into their slabs' lists (dropping the marked slabs' ones). */
-    for (tr_task *t = p->free, *next; t; t = next) {
-        next = t->run_next;
-        struct slab_span *sp = span_of(spans, n, &hint, t);
-        if (!sp || sp->free == SIZE_MAX)
+        }
+    if (given) {
+        for (struct record_slab **sl = &p->slabs; *sl;) {
+            struct record_slab *sb = *sl;
+            struct slab_span *sp = span_of(p, sb->items);
+            if (sp && sp->doomed) {
+                *sl = sb->next;
+                sb->next = p->doomed;
+                p->doomed = sb;
+                p->records -= sb->count;
+                p->trim_count -= sb->count;
+                p->nslabs--;
+            } else {
+                sl = &sb->next;
+            }
+        }
+    }
+    /* The rest in front of the free list, the fullest slabs' records first: new tasks fill
+     * the slabs in use, and the emptiest ones drain for the next trim. */
+    qsort(p->spans, p->nspans, sizeof *p->spans, span_by_free);
+    tr_task *head = NULL, **link = &head;
+    for (size_t i = 0; i < p->nspans; i++) {
+        struct slab_span *sp = &p->spans[i];
+        if (!sp->doomed && sp->head) {
+            *link = sp->head;
+            link = &sp->tail->run_next;
+        }
+    }
+    *link = p->free;
+    p->free = head;
+    p->free_count += p->trim_count;
+    p->trim_count = 0;
+    trim_end(p, given > 0);
+}
+
+static void trim_step(struct record_pool *p) {
+    for (int k = 0; k < TRIM_STEP && p->trim_list; k++) {
+        tr_task *t = p->trim_list;
+        p->trim_list = t->run_next;
+        struct slab_span *sp = span_of(p, t);
+        if (TR_UNLIKELY(!sp)) { /* not one of the slabs: cannot happen; keep it usable */
+            t->run_next = p->free;
+            p->free = t;
+            p->free_count++;
+            p->trim_count--;
             continue;
+        }
         t->run_next = NULL;
         if (sp->tail)
             sp->tail->run_next = t;
         else
             sp->head = t;
         sp->tail = t;
+        sp->free++;
     }
-    for (struct record_slab **sl = &p->slabs; *sl;) {
-        struct record_slab *sb = *sl;
-        struct slab_span *sp = span_of(spans, n, &hint, sb->items);
-        if (sp && sp->free == SIZE_MAX) {
-            *sl = sb->next;
-            free_slab(sb);
-        } else {
-            sl = &sb->next;
-        }
-    }
-    /* The free list again: the fullest slabs' records first (marked slabs sort last, and
-     * have no records left). */
-    qsort(spans, n, sizeof *spans, span_by_free);
-    tr_task **link = &p->free;
-    for (i = 0; i < n; i++)
-        if (spans[i].head) {
-            *link = spans[i].head;
-            link = &spans[i].tail->run_next;
-        }
-    *link = NULL;
-    p->records -= given;
-    p->free_count -= given;
-    p->nslabs -= slabs;
-    p->slabs_returned += slabs;
-    free(spans);
-    return given;
+    if (!p->trim_list)
+        trim_finish(p);
 }
 
-/* Each turn (loop.c): note the records in use, and now and then give back what the last two
- * windows did not need. Cheap when there is nothing to give back: a few compares. */
+/* Each turn (loop.c): note the records in use, now and then begin a trim of what the last
+ * two windows did not need, and carry one on. A few compares when there is nothing to do. */
 void record_pool_turn(struct tr_loop *loop) {
     struct record_pool *p = &loop->records;
-    size_t in_use = p->records - p->free_count;
+    size_t spare = p->free_count + p->trim_count;
+    size_t in_use = p->records - spare;
     if (in_use > p->peak_cur)
         p->peak_cur = in_use;
-    if (TR_LIKELY(p->free_count <= TRIM_SLACK) || ++p->trim_turns < TRIM_CLOCK_TURNS)
+    if (TR_UNLIKELY(p->doomed)) {
+        for (int k = 0; k < TRIM_FREE_PER_TURN && p->doomed; k++) {
+            struct record_slab *sb = p->doomed;
+            p->doomed = sb->next;
+            free_slab(sb);
+            p->slabs_returned++;
+        }
+    }
+    if (TR_UNLIKELY(p->spans)) {
+        trim_step(p);
+        return;
+    }
+    if (TR_LIKELY(spare <= TRIM_SLACK) || ++p->trim_turns < TRIM_CLOCK_TURNS)
         return;
     p->trim_turns = 0;
     uint64_t now = loop_clock_ns();
@@ -412,26 +496,19 @@ void record_pool_turn(struct tr_loop *loop) {
     p->window_start = now;
     if (p->records <= keep)
         return;
-    /* After a walk that found no whole free slab: wait until a slab's worth more records are
-     * free, or the backoff has passed. */
-    if (p->trim_backoff && p->free_count < p->trim_failed_free + MAX_SLAB &&
+    /* After a trim that found no whole free slab: wait until a slab's worth more records
+     * are free, or the backoff has passed. */
+    if (p->trim_backoff && spare < p->trim_failed_free + MAX_SLAB &&
         now - p->trim_failed_at < (TRIM_WINDOW_NS << p->trim_backoff))
         return;
-    if (trim(p, p->records - keep)) {
-        p->trim_backoff = 0;
-        return;
-    }
-    if (p->trim_backoff < TRIM_MAX_BACKOFF)
-        p->trim_backoff++;
-    p->trim_failed_free = p->free_count;
-    p->trim_failed_at = now;
+    trim_begin(p, p->records - keep);
 }
 
 void record_pool_stats(const struct tr_loop *loop, struct record_pool_stats *out) {
     const struct record_pool *p = &loop->records;
     out->records = p->records;
     out->slabs = p->nslabs;
-    out->free = p->free_count;
+    out->free = p->free_count + p->trim_count;
     out->pending = p->pending_count;
     out->stamped = p->stamped_count;
     out->slabs_returned = p->slabs_returned;
@@ -450,14 +527,19 @@ void record_pool_stats(const struct tr_loop *loop, struct record_pool_stats *out
  * onto the pool's remote list: the end waits until `remote_releasers` is 0 before it lets go.
  */
 
-static void free_pool(void *mem) {
-    struct tr_loop *loop = mem;
-    struct record_slab *s = loop->records.slabs;
+static void free_slabs(struct record_slab *s) {
     while (s) {
         struct record_slab *next = s->next;
         free_slab(s);
         s = next;
     }
+}
+
+static void free_pool(void *mem) {
+    struct tr_loop *loop = mem;
+    free_slabs(loop->records.slabs);
+    free_slabs(loop->records.doomed); /* unlinked by a trim, not yet freed */
+    free(loop->records.spans);
     struct tr_runtime *rt = loop->rt;
     free(loop);
     if (rt)

@@ -13,7 +13,8 @@
  * about HOLD_NS. For each set it counts the records retired while the set lived. Checks:
  *   - the pool never exceeds 2 * (most records retired during one set's life) + SLACK;
  *   - after the sampler stops and the loop churns on, the pool shrinks to AFTER_MAX records
- *     within 5 s (slabs go back once the last two 200 ms trim windows did not need them).
+ *     within 8 s (slabs go back once the last two 200 ms trim windows did not need them;
+ *     it takes about 0.5 to 1 s on an idle machine).
  */
 #include "regress.h"
 
@@ -118,7 +119,7 @@ static void *main_task(void *arg) {
     size_t per_pin = (size_t)atomic_load(&most_per_pin);
 
     /* No pin now: the pool gives back what the churn no longer needs. */
-    uint64_t after_start = now_ns(), after_end = after_start + 5 * NS;
+    uint64_t after_start = now_ns(), after_end = after_start + 8 * NS;
     size_t after = pool_records();
     while (after > AFTER_MAX && now_ns() < after_end) {
         churn(CHECK_EVERY);
@@ -137,7 +138,7 @@ static void *main_task(void *arg) {
         exit(1);
     }
     if (after > AFTER_MAX) {
-        fprintf(stderr, "pool still %zu records after unpin + 5 s of churn (> %d)\n", after,
+        fprintf(stderr, "pool still %zu records after unpin + 8 s of churn (> %d)\n", after,
                 AFTER_MAX);
         exit(1);
     }
