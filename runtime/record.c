@@ -167,11 +167,12 @@ static void take_remote(struct record_pool *p) {
 }
 
 /*
- * A reclaim pass: move every record no pin can see onto the free list, and, when `stamp`,
- * make the pending records a batch stamped now. One fence and one look at the pins for the
- * whole pass, however many batches it frees.
+ * A reclaim pass: move every record no pin can see onto the free list, and make the pending
+ * records a batch stamped now once RECLAIM_BATCH of them are there (remote releases
+ * included). One fence and one look at the pins for the whole pass, however many batches it
+ * frees.
  */
-static void reclaim(struct record_pool *p, bool stamp) {
+static void reclaim(struct record_pool *p) {
     take_remote(p);
     uint64_t now, oldest = epoch_oldest(&now);
     if (p->names_pending || p->names_stamped)
@@ -198,7 +199,7 @@ static void reclaim(struct record_pool *p, bool stamp) {
         p->stamped_count -= BATCH_COUNT(b);
         splice_free(p, b, BATCH_TAIL(b), BATCH_COUNT(b));
     }
-    if (stamp && p->pending) {
+    if (p->pending_count >= RECLAIM_BATCH) {
         tr_task *head = p->pending;
         BATCH_STAMP(head) = now;
         BATCH_TAIL(head) = p->pending_tail;
@@ -245,7 +246,7 @@ static void trim_abort(struct record_pool *p);
 /* The free list ran dry: take what the pins allow, then what a trim in progress holds, and
  * only then a new slab. */
 static bool refill(struct record_pool *p) {
-    reclaim(p, p->pending_count >= RECLAIM_BATCH); /* remote releases may have filled one */
+    reclaim(p);
     if (!p->free && p->spans)
         trim_abort(p); /* the loop needs them: they were not spare */
     return p->free || grow(p);
@@ -270,7 +271,7 @@ void record_retire(struct tr_loop *loop, tr_task *t) {
     struct record_pool *p = &loop->records;
     push_pending(p, t);
     if (TR_UNLIKELY(p->pending_count >= RECLAIM_BATCH))
-        reclaim(p, true); /* stamped as it fills, not when the free list runs dry */
+        reclaim(p); /* stamped as it fills, not when the free list runs dry */
 }
 
 static void free_slab(void *mem) {
