@@ -175,14 +175,30 @@ size_t stack_pool_trim(struct stack_pool *p, size_t budget) {
     return trimmed;
 }
 
+static void chunk_unmap(void *mem) {
+    struct stack_chunk *c = mem;
+    munmap(c->mem, c->len);
+    free(c);
+}
+
+/*
+ * The loop's end: every task has finished. A reader on another thread that holds an epoch
+ * pin (a dump, a signal handler: introspect.c) may still be reading a waiter it found on one
+ * of these stacks before its task finished, so while any pin is alive the mappings become
+ * orphans, unmapped with the last pin (epoch.c), like the loop's records. A pin taken after
+ * this check cannot find these tasks: they left the registry before it.
+ */
 void stack_pool_destroy(struct stack_pool *p) {
+    bool pinned = !epoch_no_pins();
     struct stack_chunk *c = p->chunks;
     while (c) {
         struct stack_chunk *next = c->next;
         for (size_t i = 0; i < c->count; i++)
             VALGRIND_STACK_DEREGISTER(c->stacks[i].valgrind_id);
-        munmap(c->mem, c->len);
-        free(c);
+        if (pinned)
+            epoch_orphan(c, chunk_unmap);
+        else
+            chunk_unmap(c);
         c = next;
     }
     memset(p, 0, sizeof *p);
