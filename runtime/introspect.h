@@ -20,8 +20,9 @@ struct wait_view {
 };
 
 /* What t waits on, from any thread: true with *v filled, false when t's wait kept changing
- * under the reader (a few retries): the caller shows the row as torn. t must be pinned: a reference
- * keeps a record but not the stack its wait is on (a snapshot) or referenced. */
+ * under the reader (a few retries): the caller shows the row as torn. The caller holds an
+ * epoch pin (a snapshot) that covers t: a reference alone keeps the record, but not the
+ * stack its wait is on once the loop has ended. */
 bool task_wait_view(const tr_task *t, struct wait_view *v);
 
 /* "sleep", "await", "lock", ...; "?" for a value out of range. */
