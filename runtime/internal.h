@@ -589,6 +589,17 @@ int task_outcome(tr_task *t, void **result);
 /* Give the loop's unused Task-N numbers back when it ends. */
 void task_numbers_return(struct tr_loop *loop);
 void task_check(const tr_task *t, const char *caller);
+/* t's repr with the name and function text given, into buf (snprintf's contract: the length
+ * the whole text needs). Async-signal-safe: no pin, no dladdr, no stdio (the caller keeps
+ * `name` alive). */
+size_t task_repr_into(const tr_task *t, char *buf, size_t len, const char *name, const char *fn);
+/* name as tr_task_repr quotes it (Python's repr of a str), snprintf's contract; and the length
+ * of the well-formed UTF-8 sequence at s (s[0] >= 0x80), 0 if malformed. Signal-safe. */
+size_t task_quote_name(char *buf, size_t len, const char *name);
+size_t task_utf8_sequence(const unsigned char *s);
+/* "Task-N" into out (at least TASK_DEFAULT_NAME_MAX bytes); async-signal-safe. */
+#define TASK_DEFAULT_NAME_MAX 28
+void task_format_default_name(char *out, uint64_t n);
 /* A stand-in that a combinator made for a task of another loop (combinators.c). */
 bool task_is_proxy(const tr_task *t);
 /* Request t's cancellation (t on this loop). `force`: through shields too (deadlock). */

@@ -257,7 +257,7 @@ TR_EXPORT tr_fn tr_task_fn(const tr_task *t, void **arg) {
 /* ---- names ------------------------------------------------------------------------------ */
 
 /* "Task-N" without snprintf: cheap, and safe in the stack-overflow signal handler. */
-static void format_default_name(char *out, uint64_t n) {
+void task_format_default_name(char *out, uint64_t n) {
     char digits[24];
     int len = 0;
     do {
@@ -282,7 +282,7 @@ static const char *current_name(const tr_task *ct) {
     uint8_t expected = NAME_UNFORMATTED;
     if (atomic_compare_exchange_strong_explicit(&t->name_state, &expected, NAME_FORMATTING,
                                                 memory_order_acquire, memory_order_acquire)) {
-        format_default_name(t->default_name, t->number);
+        task_format_default_name(t->default_name, t->number);
         atomic_store_explicit(&t->name_state, NAME_READY, memory_order_release);
     } else {
         /* Another thread is formatting the same few bytes right now. */
@@ -467,12 +467,57 @@ static void out_name(struct repr_out *o, const char *name) {
     out_byte(o, quote);
 }
 
-TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
-    if (!t || (!buf && len > 0))
-        return -EINVAL;
+size_t task_quote_name(char *buf, size_t len, const char *name) {
+    struct repr_out o = {buf, len, 0};
+    out_name(&o, name);
+    if (len > 0)
+        buf[o.n < len ? o.n : len - 1] = '\0';
+    return o.n;
+}
+
+size_t task_utf8_sequence(const unsigned char *s) {
+    return utf8_sequence(s);
+}
+
+/* Digits of v, without snprintf (signal handlers use this path). */
+static void out_uint(struct repr_out *o, uint64_t v) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        out_byte(o, digits[--n]);
+}
+
+size_t task_repr_into(const tr_task *t, char *buf, size_t len, const char *name, const char *fn) {
     const char *state = "pending";
     if (tr_task_done(t))
         state = tr_task_cancelled(t) ? "cancelled" : "finished";
+    struct repr_out o = {buf, len, 0};
+    out_str(&o, "<Task ");
+    out_str(&o, state);
+    out_str(&o, " name=");
+    out_name(&o, name);
+    out_str(&o, " fn=");
+    out_str(&o, fn);
+    /* Which loop, once there is more than one: the loop's memory (and its runtime) lives as
+     * long as its records are referenced (record.c), so this is safe after tr_run too. */
+    const struct tr_loop *home = t->loop;
+    if (home->rt && home->rt->nloops > 1) {
+        out_str(&o, " loop=");
+        out_uint(&o, home->id);
+    }
+    out_byte(&o, '>');
+    if (len > 0)
+        buf[o.n < len ? o.n : len - 1] = '\0';
+    return o.n;
+}
+
+TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
+    if (!t || (!buf && len > 0))
+        return -EINVAL;
     char fnbuf[32];
     const char *fn = NULL;
     Dl_info info;
@@ -487,27 +532,10 @@ TR_EXPORT int tr_task_repr(const tr_task *t, char *buf, size_t len) {
     int rc = pin_for_name(t, &pin);
     if (rc < 0)
         return rc;
-    struct repr_out o = {buf, len, 0};
-    out_str(&o, "<Task ");
-    out_str(&o, state);
-    out_str(&o, " name=");
-    out_name(&o, current_name(t));
+    size_t n = task_repr_into(t, buf, len, current_name(t), fn);
     if (pin)
         epoch_unpin(pin);
-    out_str(&o, " fn=");
-    out_str(&o, fn);
-    /* Which loop, once there is more than one: the loop's memory (and its runtime) lives as
-     * long as its records are referenced (record.c), so this is safe after tr_run too. */
-    const struct tr_loop *home = t->loop;
-    if (home->rt && home->rt->nloops > 1) {
-        char num[16];
-        snprintf(num, sizeof num, " loop=%u", home->id);
-        out_str(&o, num);
-    }
-    out_byte(&o, '>');
-    if (len > 0)
-        buf[o.n < len ? o.n : len - 1] = '\0';
-    return o.n > INT_MAX ? -EOVERFLOW : (int)o.n;
+    return n > INT_MAX ? -EOVERFLOW : (int)n;
 }
 
 /* ---- cancellation -------------------------------------------------------------------------- */
