@@ -10,7 +10,9 @@
  * so RSS stays bounded under spawn-heavy load while the address range stays reserved.
  *
  * A task that overruns its stack faults in its guard; the SIGSEGV handler (on its own
- * signal stack) names the task and aborts, instead of letting it corrupt memory.
+ * signal stack) prints the task's repr and its stack's bounds, then lets the fault take its
+ * course (the previous handler, or death by the signal with a core), instead of letting the
+ * task corrupt memory.
  */
 #include "internal.h"
 
@@ -221,40 +223,111 @@ static void say(const char *s) {
 
 static void on_fault(int sig, siginfo_t *info, void *uctx);
 
-/* Hand a fault that is not ours to the handler that was there before us. */
+/* The default action for `sig`, now: a fault (the kernel raised it for an access) runs again
+ * when the handler returns and kills the process, with a core, as it would have without us;
+ * a signal someone sent (kill, raise) would not come back, so it is sent again, to arrive
+ * once the handler returns and unblocks it. */
+static void die_by_default(int sig, const siginfo_t *info) {
+    signal(sig, SIG_DFL);
+    if (info->si_code <= 0) /* SI_USER, SI_TKILL, SI_QUEUE: sent, not a fault */
+        raise(sig);
+}
+
+/* Hand a fault to the handler that was there before us; its default action if there was
+ * none (or the fault was ignored: a fault cannot be ignored, the access repeats forever). */
 static void chain(int sig, siginfo_t *info, void *uctx) {
     const struct sigaction *prev = sig == SIGSEGV ? &previous_segv : &previous_bus;
-    if (prev->sa_flags & SA_SIGINFO) {
+    if (prev->sa_flags & SA_SIGINFO)
         prev->sa_sigaction(sig, info, uctx);
-    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+    else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN)
         prev->sa_handler(sig);
-    } else {
-        /* Default action: restore it and return; the access faults again and the process
-         * dies as it would have without us. */
-        signal(sig, SIG_DFL);
+    else
+        die_by_default(sig, info);
+}
+
+static void say_hex(uintptr_t v) {
+    static const char hex[] = "0123456789abcdef";
+    char digits[2 + 2 * sizeof v];
+    int n = (int)sizeof digits;
+    do {
+        digits[--n] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    digits[--n] = 'x';
+    digits[--n] = '0';
+    (void)!write(STDERR_FILENO, digits + n, sizeof digits - (size_t)n);
+}
+
+static void say_uint(uint64_t v) {
+    char digits[24];
+    int n = (int)sizeof digits;
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    (void)!write(STDERR_FILENO, digits + n, sizeof digits - (size_t)n);
+}
+
+/*
+ * On the loop's alternate stack, in a task that has just run out of its own. Everything here
+ * is async-signal-safe, and nothing waits: the fault may have hit anywhere, in the middle of
+ * formatting this very task's default name (tr_task_name would spin for ever on name_state),
+ * of a malloc, of dladdr. So the repr is built in a local buffer with the default name
+ * formatted there (task_format_default_name) and the function as an address.
+ */
+static void report_overflow(const tr_task *t, const struct tr_loop *loop, const void *addr) {
+    char name[TASK_DEFAULT_NAME_MAX];
+    /* The current custom name: only this loop renames this task, and it is stopped here. */
+    const struct name_node *custom =
+        atomic_load_explicit(&((tr_task *)t)->custom_name, memory_order_acquire);
+    if (!custom)
+        task_format_default_name(name, t->number);
+    say("taskring: stack overflow in task ");
+    char fn[2 + 2 * sizeof(uintptr_t) + 1];
+    {
+        static const char hex[] = "0123456789abcdef";
+        uintptr_t v = (uintptr_t)t->fn;
+        int n = (int)sizeof fn - 1;
+        fn[n] = '\0';
+        do {
+            fn[--n] = hex[v & 15];
+            v >>= 4;
+        } while (v);
+        fn[--n] = 'x';
+        fn[--n] = '0';
+        memmove(fn, fn + n, sizeof fn - (size_t)n);
     }
+    char repr[512];
+    size_t n = task_repr_into(t, repr, sizeof repr, custom ? custom->text : name, fn);
+    (void)!write(STDERR_FILENO, repr, n < sizeof repr ? n : sizeof repr - 1);
+    say(": its stack [");
+    say_hex((uintptr_t)t->stack->lo);
+    say(", ");
+    say_hex((uintptr_t)(t->stack->lo + t->stack->size));
+    say(") of ");
+    say_uint(t->stack->size / 1024);
+    say(" KiB is exhausted (fault at ");
+    say_hex((uintptr_t)addr);
+    say(" in the guard [");
+    say_hex((uintptr_t)(t->stack->lo - loop->stacks.guard_size));
+    say(", ");
+    say_hex((uintptr_t)t->stack->lo);
+    say("); raise tr_options.stack_size)\n");
 }
 
 static void on_fault(int sig, siginfo_t *info, void *uctx) {
     struct tr_loop *loop;
     tr_task *t = calling_task(&loop);
     char *addr = info->si_addr;
-    if (t && t->stack && addr < t->stack->lo && addr >= t->stack->lo - loop->stacks.guard_size) {
-        say("taskring: stack overflow in task '");
-        say(tr_task_name(t));
-        say("': its stack of ");
-        char digits[24];
-        int n = 0;
-        size_t kib = t->stack->size / 1024;
-        do {
-            digits[n++] = (char)('0' + kib % 10);
-            kib /= 10;
-        } while (kib);
-        while (n)
-            (void)!write(STDERR_FILENO, &digits[--n], 1);
-        say(" KiB is exhausted (raise tr_options.stack_size)\n");
-        signal(SIGABRT, SIG_DFL);
-        abort();
+    if (info->si_code > 0 && t && t->stack && addr < t->stack->lo &&
+        addr >= t->stack->lo - loop->stacks.guard_size) {
+        report_overflow(t, loop, addr);
+        /* Then what would have happened without us: the previous handler (a crash reporter)
+         * or the default action, a death by this signal with a core. A handler that returns
+         * cannot make the task's stack bigger: the default action follows it. */
+        chain(sig, info, uctx);
+        signal(sig, SIG_DFL);
+        return; /* the access faults again, now with the default action */
     }
     chain(sig, info, uctx);
 }
