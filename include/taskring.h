@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -281,6 +282,79 @@ ssize_t tr_all_tasks_fill(tr_taskset *s);
  * its last 256 spawns and finishes), because publishing it on every spawn would make a
  * monitoring thread that polls the count slow the loop down. */
 size_t tr_task_count(void);
+
+/* ---- Seeing inside: dumps and the await graph ---------------------------------------------- */
+
+/*
+ * Print every live task of the process to `out`, one line each: id (the N of Task-N), loop,
+ * state, age, time since it last ran, function (its symbol when the binary exports it),
+ * name (quoted as tr_task_repr does), and what it waits on (kind; op and fd for I/O; the
+ * awaited task's id; the object's address; a lock's holder when the caller runs on that
+ * lock's loop; the deadline). A row whose wait kept changing while it was read says
+ * wait=torn. Any thread, inside a task or not; reads every task without stopping or
+ * slowing its loop (an epoch pin, no lock). Returns the number of tasks printed, or -EINVAL
+ * (out NULL), -ENOMEM, -EIO (a write to out failed). tr_dump_json prints the same as one
+ * JSON object (docs/api.md gives its fields).
+ */
+int tr_dump(FILE *out);
+int tr_dump_json(FILE *out);
+
+/*
+ * Opt-in: on signal `signo` (SIGQUIT, say), write tr_dump's text (functions as addresses)
+ * to `fd` from the signal handler, without a lock, malloc or stdio, so it works while every
+ * loop is stuck in a busy task. Process-wide; one signal at a time: a new call replaces the
+ * previous one, signo 0 turns it off (the signal's previous disposition comes back). 0, or
+ * -EINVAL (signo not catchable or a fault signal), -EBADF (fd not open), -ENOMEM.
+ */
+int tr_dump_on_signal(int signo, int fd);
+
+/*
+ * asyncio.capture_call_graph for one task: whom it awaits (the chain down: t awaits u, u
+ * waits for a lock held by v, v sleeps) and who awaits it (every task in its `done` wait,
+ * transitively, and through which call). Node 0 is t; every other node hangs from `parent`.
+ * The graph holds a reference on each task in it until tr_graph_free. Exact when called
+ * from a task of t's loop; from a task of another loop of t's runtime the call is carried to
+ * t's loop and back; a task found on another loop is listed but not followed (remote). NULL
+ * + errno: EINVAL (t NULL), EPERM (not in a task of t's runtime), ENOMEM.
+ */
+typedef struct tr_graph tr_graph;
+
+enum tr_graph_dir {
+    TR_GRAPH_ROOT = 0,
+    TR_GRAPH_AWAITS = 1,     /* the parent waits for this node */
+    TR_GRAPH_AWAITED_BY = 2, /* this node waits for the parent */
+};
+
+enum tr_graph_via {
+    TR_VIA_NONE = 0,   /* the root */
+    TR_VIA_AWAIT = 1,  /* tr_await, tr_wait_for, tr_task_join */
+    TR_VIA_GATHER = 2, /* tr_gather, tr_wait, tr_as_completed (one of several tasks) */
+    TR_VIA_GROUP = 3,  /* a task group: its waiter, or a member of it */
+    TR_VIA_LOCK = 4,   /* the waiter wants a lock this node holds */
+};
+
+typedef struct tr_graph_node {
+    tr_task *task;         /* referenced by the graph until tr_graph_free */
+    size_t parent;         /* index of the node it hangs from; SIZE_MAX for the root */
+    unsigned depth;        /* edges from the root */
+    enum tr_graph_dir dir; /* how it relates to its parent */
+    enum tr_graph_via via; /* through which call */
+    const void *object;    /* through which object: the task awaited, the group, the lock */
+    const char *waits_on;  /* what this task waits on itself: "sleep", "io", ... NULL: none */
+    const void *wait_object;
+    bool cycle;  /* already on the path from the root: the cycle closes here, not followed */
+    bool seen;   /* already in the graph by another path: not followed again */
+    bool remote; /* on another loop (or its wait was torn): listed, not followed */
+} tr_graph_node;
+
+tr_graph *tr_await_graph(tr_task *t);
+size_t tr_graph_size(const tr_graph *g);
+/* Node i, or NULL + errno EINVAL (g NULL) / ERANGE. Valid until tr_graph_free. */
+const tr_graph_node *tr_graph_get(const tr_graph *g, size_t i);
+void tr_graph_free(tr_graph *g);
+/* The graph of t as an indented tree: the chain it awaits, then who awaits it. Returns the
+ * number of nodes, or tr_await_graph's errors as negative errno, -EIO on a write error. */
+int tr_await_graph_print(tr_task *t, FILE *out);
 
 /* ---- Combinators: asyncio.gather / wait / wait_for / as_completed ---------------------------- */
 

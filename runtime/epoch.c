@@ -120,6 +120,36 @@ void epoch_unpin(pin_t *p) {
         free_orphans();
 }
 
+/*
+ * A pin claimed ahead of time for a reader that may not allocate (the signal dump): parked,
+ * it holds PIN_PARKED, which claim_pin never takes and which is above every stamp (so no
+ * epoch_oldest answer it enters holds anything back), and it is not counted in live_pins, so
+ * a parked pin costs reclamation nothing. epoch_pin_enter makes it a live pin with
+ * epoch_pin's steps minus the claim (lock-free, no allocation); epoch_pin_leave parks it
+ * again and leaves the orphans for the next unpin (free() is not async-signal-safe). One
+ * user at a time (the caller serialises).
+ */
+#define PIN_PARKED (UINT64_MAX - 1)
+
+pin_t *epoch_pin_reserve(void) {
+    struct pin *p = claim_pin();
+    if (p)
+        atomic_store(&p->epoch, PIN_PARKED);
+    return p;
+}
+
+void epoch_pin_enter(pin_t *p) {
+    atomic_fetch_add(&ep.live_pins, 1);
+    atomic_store(&p->epoch, PIN_CLAIMED);
+    atomic_store(&p->epoch, atomic_fetch_add(&ep.epoch, 1));
+    full_fence();
+}
+
+void epoch_pin_leave(pin_t *p) {
+    atomic_store_explicit(&p->epoch, PIN_PARKED, memory_order_release);
+    atomic_fetch_sub(&ep.live_pins, 1);
+}
+
 bool epoch_no_pins(void) {
     full_fence();
     return atomic_load(&ep.live_pins) == 0;

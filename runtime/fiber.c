@@ -84,7 +84,7 @@ static void switch_any(struct tr_loop *loop, tr_task *from, tr_task *to, bool fr
     fcontext_t target = loop->sched_ctx;
     if (to) {
         atomic_store_explicit(&to->state, TASK_RUNNING, memory_order_relaxed);
-        to->ran_ns = loop->now_ns;
+        __atomic_store_n(&to->ran_ns, loop->now_ns, __ATOMIC_RELAXED); /* read by dumps */
         target = to->ctx;
     }
     loop->current = to;

@@ -38,7 +38,7 @@ static inline void fiber_resumed(struct tr_loop *loop, transfer_t from) {
  * is resumed. */
 static inline void fiber_switch(struct tr_loop *loop, tr_task *self, tr_task *to) {
     atomic_store_explicit(&to->state, TASK_RUNNING, memory_order_relaxed);
-    to->ran_ns = loop->now_ns;
+    __atomic_store_n(&to->ran_ns, loop->now_ns, __ATOMIC_RELAXED); /* read by dumps */
     loop->current = to;
     san_before_switch(loop, self, to, false);
     transfer_t back = fcontext_switch(to->ctx, self);

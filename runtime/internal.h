@@ -374,6 +374,7 @@ void registry_publish(struct tr_loop *loop);
 /* Copy every live task of the process into out[0..cap); returns how many there are (may
  * exceed cap). The caller holds an epoch pin. */
 size_t registry_scan(tr_task **out, size_t cap);
+size_t registry_scan_each(bool (*f)(tr_task *t, void *ctx), void *ctx);
 
 /* ---- epoch pins (epoch.c): when retired records and names may be reused -------------------
  *
@@ -390,6 +391,12 @@ uint64_t epoch_oldest(uint64_t *now);
 bool epoch_no_pins(void);
 /* Free mem with free_fn once no pin is alive (now, if none is). */
 void epoch_orphan(void *mem, void (*free_fn)(void *));
+/* A pin for a reader that must not allocate or lock (the signal dump): reserved once (may
+ * allocate; NULL when out of memory), then entered and left any number of times, each
+ * lock-free and allocation-free. Parked, it blocks no reclamation. */
+pin_t *epoch_pin_reserve(void);
+void epoch_pin_enter(pin_t *p);
+void epoch_pin_leave(pin_t *p);
 
 /* ---- the loop (loop.c) -------------------------------------------------------------------- */
 
@@ -564,6 +571,11 @@ void wait_cancel(tr_task *t, bool force);
 void deadlock_break(struct tr_loop *loop);
 /* The task holding a lock (lock.c), NULL when it is free: for the report's wait cycles. */
 tr_task *lock_holder(const void *lock);
+
+/* A group's task in tr_group_wait (NULL: none), and its members not done: for the await
+ * graph (graph.c), on the group's loop (group.c). */
+tr_task *group_waiting_task(const void *group);
+void group_for_each_member(const void *group, void (*f)(tr_task *t, void *ctx), void *ctx);
 
 /* ---- I/O (io.c) ------------------------------------------------------------------------------ */
 

@@ -10,6 +10,8 @@
  */
 #include "introspect.h"
 
+#include <string.h>
+
 enum { VIEW_TRIES = 16 };
 
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
@@ -100,4 +102,280 @@ const char *io_opcode_name(unsigned opcode) {
     default:
         return "op";
     }
+}
+
+/* ---- rows ------------------------------------------------------------------------------------ */
+
+void text_byte(struct text *o, char c) {
+    if (o->len < o->cap)
+        o->buf[o->len] = c;
+    o->len++;
+}
+
+void text_str(struct text *o, const char *s) {
+    while (*s)
+        text_byte(o, *s++);
+}
+
+void text_uint(struct text *o, uint64_t v) {
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        text_byte(o, digits[--n]);
+}
+
+void text_hex(struct text *o, uintptr_t v) {
+    static const char hex[] = "0123456789abcdef";
+    char digits[2 * sizeof v];
+    int n = 0;
+    do {
+        digits[n++] = hex[v & 15];
+        v >>= 4;
+    } while (v);
+    text_str(o, "0x");
+    while (n)
+        text_byte(o, digits[--n]);
+}
+
+void text_seconds(struct text *o, uint64_t ns) {
+    uint64_t ms = ns / 1000000;
+    text_uint(o, ms / 1000);
+    text_byte(o, '.');
+    text_byte(o, (char)('0' + ms / 100 % 10));
+    text_byte(o, (char)('0' + ms / 10 % 10));
+    text_byte(o, (char)('0' + ms % 10));
+    text_byte(o, 's');
+}
+
+void text_json_str(struct text *o, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    text_byte(o, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\') {
+            text_byte(o, '\\');
+            text_byte(o, (char)c);
+        } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && task_utf8_sequence(p) == 0)) {
+            /* A malformed UTF-8 byte as the code point of the same value: valid JSON, and
+             * the reader can tell the bytes back. */
+            text_str(o, "\\u00");
+            text_byte(o, hex[c >> 4]);
+            text_byte(o, hex[c & 15]);
+        } else if (c >= 0x80) {
+            size_t n = task_utf8_sequence(p);
+            for (size_t i = 0; i < n; i++)
+                text_byte(o, (char)p[i]);
+            p += n;
+            continue;
+        } else {
+            text_byte(o, (char)c);
+        }
+        p++;
+    }
+    text_byte(o, '"');
+}
+
+const char *task_state_name(unsigned state) {
+    static const char *const names[] = {
+        [TASK_SCHEDULED] = "scheduled", [TASK_RUNNING] = "running", [TASK_SUSPENDED] = "suspended",
+        [TASK_READY] = "ready",         [TASK_DONE] = "done",       [TASK_MOVING] = "moving",
+    };
+    return state < sizeof names / sizeof *names && names[state] ? names[state] : "?";
+}
+
+static uint64_t since(uint64_t now, uint64_t then) {
+    return now > then ? now - then : 0;
+}
+
+void task_row_read(const tr_task *t, uint64_t now_ns, bool exact, struct task_row *r) {
+    memset(r, 0, sizeof *r);
+    r->now_ns = now_ns;
+    /* Written before the record entered the registry (release): stable while it lives. */
+    r->id = t->number;
+    r->fn = t->fn;
+    r->loop = t->loop->id;
+    r->age_ns = since(now_ns, t->created_ns);
+    struct tr_loop *at = atomic_load_explicit(&((tr_task *)t)->at, memory_order_acquire);
+    r->at = at ? at->id : r->loop;
+    r->state = atomic_load_explicit(&t->state, memory_order_acquire);
+    r->torn = !task_wait_view(t, &r->wait);
+    uint64_t ran = LOAD(t->ran_ns);
+    r->idle_ns = ran ? since(now_ns, ran) : UINT64_MAX;
+    /* The custom name is freed only once no pin could hold it (record.c): the caller's pin
+     * covers this read. A default name is formatted here, never through name_state: a
+     * reader that interrupted the formatting (a signal) must not wait for it. */
+    struct name_node *custom =
+        atomic_load_explicit(&((tr_task *)t)->custom_name, memory_order_acquire);
+    if (custom) {
+        r->name = custom->text;
+    } else {
+        task_format_default_name(r->default_name, r->id);
+        r->name = r->default_name;
+    }
+    if (r->torn || !r->wait.waiting)
+        return;
+    /* The wait was read whole, so its object was the awaited record at that moment; the pin
+     * keeps that record from being reused, so its number can be read. */
+    if ((r->wait.kind == WAIT_TASK || r->wait.kind == WAIT_TASKS) && r->wait.object)
+        r->wait_task_id = LOAD(((const tr_task *)r->wait.object)->number);
+    /* A lock is read only on its own thread: t waits there, so the lock lives. */
+    if (r->wait.kind == WAIT_LOCK && exact && r->wait.object) {
+        tr_task *h = lock_holder(r->wait.object);
+        r->lock_holder_id = h ? h->number : 0;
+    }
+}
+
+static void text_deadline(struct text *o, uint64_t deadline_ns, uint64_t now_ns) {
+    if (!deadline_ns) {
+        text_str(o, "none");
+    } else if (deadline_ns >= now_ns) {
+        text_byte(o, '+');
+        text_seconds(o, deadline_ns - now_ns);
+    } else {
+        text_byte(o, '-');
+        text_seconds(o, now_ns - deadline_ns);
+    }
+}
+
+void task_row_text(const struct task_row *r, const char *fn, struct text *o) {
+    text_str(o, "  id=");
+    text_uint(o, r->id);
+    text_str(o, " loop=");
+    text_uint(o, r->loop);
+    if (r->at != r->loop) {
+        text_str(o, " at=");
+        text_uint(o, r->at);
+    }
+    text_str(o, " state=");
+    text_str(o, task_state_name(r->state));
+    text_str(o, " age=");
+    text_seconds(o, r->age_ns);
+    text_str(o, " idle=");
+    if (r->idle_ns == UINT64_MAX)
+        text_str(o, "never");
+    else
+        text_seconds(o, r->idle_ns);
+    text_str(o, " fn=");
+    if (fn)
+        text_str(o, fn);
+    else
+        text_hex(o, (uintptr_t)r->fn);
+    text_str(o, " name=");
+    /* Quoted as tr_task_repr quotes it: one line, whatever the name holds. */
+    size_t room = o->len < o->cap ? o->cap - o->len : 0;
+    o->len += task_quote_name(room ? o->buf + o->len : NULL, room, r->name);
+    text_str(o, " wait=");
+    if (r->torn) {
+        text_str(o, "torn");
+    } else if (!r->wait.waiting) {
+        text_str(o, "none");
+    } else {
+        const struct wait_view *w = &r->wait;
+        text_str(o, wait_kind_name(w->kind));
+        if (w->kind == WAIT_IO) {
+            text_str(o, " op=");
+            text_str(o, io_opcode_name(w->io_opcode));
+            text_str(o, " fd=");
+            if (w->io_fd < 0) {
+                text_byte(o, '-');
+                text_uint(o, (uint64_t) - (int64_t)w->io_fd);
+            } else {
+                text_uint(o, (uint64_t)w->io_fd);
+            }
+        }
+        if (r->wait_task_id) {
+            text_str(o, " task=");
+            text_uint(o, r->wait_task_id);
+        }
+        if (w->object && w->kind != WAIT_SLEEP && w->kind != WAIT_IO) {
+            text_str(o, " object=");
+            text_hex(o, (uintptr_t)w->object);
+        }
+        if (r->lock_holder_id) {
+            text_str(o, " holder=");
+            text_uint(o, r->lock_holder_id);
+        }
+        text_str(o, " deadline=");
+        text_deadline(o, w->deadline_ns, r->now_ns);
+    }
+    text_byte(o, '\n');
+}
+
+void task_row_json(const struct task_row *r, const char *fn, struct text *o) {
+    text_str(o, "{\"id\":");
+    text_uint(o, r->id);
+    text_str(o, ",\"name\":");
+    text_json_str(o, r->name);
+    text_str(o, ",\"state\":\"");
+    text_str(o, task_state_name(r->state));
+    text_str(o, "\",\"fn\":");
+    if (fn) {
+        text_json_str(o, fn);
+    } else {
+        text_byte(o, '"');
+        text_hex(o, (uintptr_t)r->fn);
+        text_byte(o, '"');
+    }
+    text_str(o, ",\"fn_addr\":\"");
+    text_hex(o, (uintptr_t)r->fn);
+    text_str(o, "\",\"loop\":");
+    text_uint(o, r->loop);
+    text_str(o, ",\"at\":");
+    text_uint(o, r->at);
+    text_str(o, ",\"age_ns\":");
+    text_uint(o, r->age_ns);
+    text_str(o, ",\"idle_ns\":");
+    if (r->idle_ns == UINT64_MAX)
+        text_str(o, "null");
+    else
+        text_uint(o, r->idle_ns);
+    text_str(o, ",\"torn\":");
+    text_str(o, r->torn ? "true" : "false");
+    text_str(o, ",\"wait\":");
+    if (r->torn || !r->wait.waiting) {
+        text_str(o, "null}");
+        return;
+    }
+    const struct wait_view *w = &r->wait;
+    text_str(o, "{\"kind\":\"");
+    text_str(o, wait_kind_name(w->kind));
+    text_byte(o, '"');
+    if (w->kind == WAIT_IO) {
+        text_str(o, ",\"op\":\"");
+        text_str(o, io_opcode_name(w->io_opcode));
+        text_str(o, "\",\"fd\":");
+        if (w->io_fd < 0) {
+            text_byte(o, '-');
+            text_uint(o, (uint64_t) - (int64_t)w->io_fd);
+        } else {
+            text_uint(o, (uint64_t)w->io_fd);
+        }
+    }
+    if (r->wait_task_id) {
+        text_str(o, ",\"task\":");
+        text_uint(o, r->wait_task_id);
+    }
+    if (w->object && w->kind != WAIT_SLEEP && w->kind != WAIT_IO) {
+        text_str(o, ",\"object\":\"");
+        text_hex(o, (uintptr_t)w->object);
+        text_byte(o, '"');
+    }
+    if (r->lock_holder_id) {
+        text_str(o, ",\"holder\":");
+        text_uint(o, r->lock_holder_id);
+    }
+    text_str(o, ",\"deadline_in_ns\":");
+    if (!w->deadline_ns) {
+        text_str(o, "null");
+    } else if (w->deadline_ns >= r->now_ns) {
+        text_uint(o, w->deadline_ns - r->now_ns);
+    } else {
+        text_byte(o, '-');
+        text_uint(o, r->now_ns - w->deadline_ns);
+    }
+    text_str(o, "}}");
 }

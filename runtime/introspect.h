@@ -25,6 +25,57 @@ struct wait_view {
  * stack its wait is on once the loop has ended. */
 bool task_wait_view(const tr_task *t, struct wait_view *v);
 
+/* ---- rows: one task as tr_dump, tr_dump_json and the signal dump print it ----------------
+ *
+ * Everything here is async-signal-safe (no malloc, no stdio, no lock, no dladdr): the signal
+ * dump uses it as tr_dump does. The caller holds a pin (a snapshot's, or the signal dump's)
+ * that covers t: the record and its custom name stay readable for the length of the call. */
+
+/* A byte buffer filled snprintf-style: `len` counts every byte the whole text needs, only
+ * those that fit in `cap` are stored. */
+struct text {
+    char *buf;
+    size_t cap;
+    size_t len;
+};
+
+void text_byte(struct text *o, char c);
+void text_str(struct text *o, const char *s);
+void text_uint(struct text *o, uint64_t v);
+void text_hex(struct text *o, uintptr_t v);        /* 0x... */
+void text_seconds(struct text *o, uint64_t ns);    /* 1.234s */
+void text_json_str(struct text *o, const char *s); /* "..." with JSON escapes */
+
+/* What a row shows of one task, read once. */
+struct task_row {
+    uint64_t id;     /* N of Task-N */
+    uint64_t now_ns; /* the reader's clock: ages and deadlines are relative to it */
+    const char *name;
+    char default_name[TASK_DEFAULT_NAME_MAX]; /* `name` points here for a default name */
+    uint8_t state;                            /* enum task_state */
+    unsigned loop;                            /* its own loop's id */
+    unsigned at;                              /* the loop it is on now */
+    tr_fn fn;
+    uint64_t age_ns;  /* since spawned */
+    uint64_t idle_ns; /* since it last ran; UINT64_MAX: never ran */
+    bool torn;        /* its wait kept changing under the reader: `wait` is not valid */
+    struct wait_view wait;
+    uint64_t wait_task_id;   /* WAIT_TASK, WAIT_TASKS: the awaited task's id (0: none) */
+    uint64_t lock_holder_id; /* WAIT_LOCK, when `exact`: the holder's id (0: unknown, free) */
+};
+
+/* `exact`: the caller runs on the loop t is on now (its own thread), so the objects t waits
+ * on can be read too (a lock's holder); otherwise only t's own fields are read. */
+void task_row_read(const tr_task *t, uint64_t now_ns, bool exact, struct task_row *r);
+
+/* "scheduled", "running", "suspended", "ready", "done", "moving". */
+const char *task_state_name(unsigned state);
+
+/* One line (with its '\n'): `fn` names the function (NULL: its address is printed). */
+void task_row_text(const struct task_row *r, const char *fn, struct text *o);
+/* One JSON object (no newline). */
+void task_row_json(const struct task_row *r, const char *fn, struct text *o);
+
 /* "sleep", "await", "lock", ...; "?" for a value out of range. */
 const char *wait_kind_name(unsigned kind);
 #define WAIT_KIND_COUNT (WAIT_THREAD + 1)

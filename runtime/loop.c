@@ -180,6 +180,7 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
     loop->report = opts->report;
     loop->report_ctx = opts->report_ctx;
     loop->under_valgrind = RUNNING_ON_VALGRIND != 0;
+    loop->now_ns = loop_clock_ns(); /* the tasks of the first turn are stamped with it (dumps) */
     san_loop_init(loop);
     *out = loop;
     return 0;

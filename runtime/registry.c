@@ -353,3 +353,33 @@ size_t registry_scan(tr_task **out, size_t cap) {
     }
     return n;
 }
+
+/* registry_scan's walk with a callback instead of an array: no allocation (the signal dump
+ * uses it). Stops early when f returns false. The caller holds a pin. */
+size_t registry_scan_each(bool (*f)(tr_task *t, void *ctx), void *ctx) {
+    uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
+    if (nchunks > MAX_CHUNKS)
+        nchunks = MAX_CHUNKS;
+    size_t n = 0;
+    for (uint32_t c = 0; c < nchunks; c++) {
+        if (!atomic_load_explicit(&reg.occupied[c], memory_order_acquire))
+            continue;
+        slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
+        if (!chunk)
+            continue;
+        uint64_t groups = atomic_load_explicit(&chunk_tail_in(chunk)->groups, memory_order_acquire);
+        while (groups) {
+            slot_t *group = chunk + (size_t)__builtin_ctzll(groups) * GROUP_SLOTS;
+            groups &= groups - 1;
+            for (size_t i = 0; i < GROUP_SLOTS; i++) {
+                uintptr_t v = atomic_load_explicit(&group[i], memory_order_acquire);
+                if (v & 1)
+                    continue;
+                n++;
+                if (!f((tr_task *)v, ctx))
+                    return n;
+            }
+        }
+    }
+    return n;
+}
