@@ -319,3 +319,18 @@ TR_EXPORT int tr_group_free(tr_group *g) {
     free(g);
     return 0;
 }
+
+/* ---- for reports (graph.c): read on the group's own loop ------------------------------------ */
+
+tr_task *group_waiting_task(const void *group) {
+    const tr_group *g = group;
+    return g->waiter ? g->waiter->task : NULL;
+}
+
+void group_for_each_member(const void *group, void (*f)(tr_task *t, void *ctx), void *ctx) {
+    const tr_group *g = group;
+    for (const struct member_block *b = g->head; b; b = b->next)
+        for (size_t i = 0; i < b->used; i++)
+            if (b->slot[i].queue) /* not done */
+                f((tr_task *)b->slot[i].object, ctx);
+}
