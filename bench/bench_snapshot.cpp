@@ -3,6 +3,8 @@
 //
 //   all_tasks/<kind>/alloc/n:N   tr_all_tasks + tr_taskset_free while N tasks are live
 //   all_tasks/<kind>/fill/n:N    tr_all_tasks_fill into one reused tr_taskset_new(N) set
+//   dump/<how>/n:N               tr_dump (text) or tr_dump_json of N sleeping tasks to /dev/null,
+//                                beside its floor: tr_all_tasks + tr_task_name_copy of each task
 //   churn/spawn_rate             a loop spawning and finishing tasks flat out: alone, with a
 //                                second thread calling tr_all_tasks_fill flat out, and with a
 //                                control thread as busy that touches nothing of taskring
@@ -22,11 +24,13 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace trb {
@@ -217,6 +221,46 @@ void BM_AllTasks(benchmark::State &st, Kind kind, bool fill, size_t n) {
             err = "tr_all_tasks held " + std::to_string(got) + ", expected " + std::to_string(n);
             st.SkipWithError(err.c_str());
         }
+    }
+    set_items(st, double(n));
+}
+
+// ---- dumps -----------------------------------------------------------------------------------
+
+enum class DumpHow { Floor, Text, Json };
+
+// From this thread (not the loop's), like a monitoring thread would. The floor is what a
+// caller of the public API pays for the least a dump does: a snapshot and every task's name.
+void BM_Dump(benchmark::State &st, DumpHow how, size_t n) {
+    std::string err;
+    if (!ensure_population(Kind::Sleeping, n, &err) || !check_snapshot(n, &err)) {
+        st.SkipWithError(err.c_str());
+        return;
+    }
+    FILE *null = fopen("/dev/null", "w");
+    if (!null) {
+        st.SkipWithError("cannot open /dev/null");
+        return;
+    }
+    size_t got = 0;
+    for (auto _ : st) {
+        if (how == DumpHow::Floor) {
+            tr_taskset *s = tr_all_tasks();
+            got = s ? tr_taskset_size(s) : 0;
+            char name[64];
+            for (size_t i = 0; i < got; i++)
+                benchmark::DoNotOptimize(
+                    tr_task_name_copy(tr_taskset_get(s, i), name, sizeof name));
+            tr_taskset_free(s);
+        } else {
+            int rc = how == DumpHow::Text ? tr_dump(null) : tr_dump_json(null);
+            got = rc < 0 ? 0 : size_t(rc);
+        }
+    }
+    fclose(null);
+    if (got != n) {
+        err = "listed " + std::to_string(got) + " tasks, expected " + std::to_string(n);
+        st.SkipWithError(err.c_str());
     }
     set_items(st, double(n));
 }
@@ -415,6 +459,18 @@ void register_snapshots() {
         snap(Kind::Unstarted, n, "");
         if (n >= 1000 && n <= 1000000) // sleeping variant: 1K, 100K, 1M
             snap(Kind::Sleeping, n, "");
+        if (n == 1000000) { // the same sleeping population: dumps beside their floor
+            const std::pair<const char *, DumpHow> dumps[] = {
+                {"dump/floor_all_tasks_name_copy/n:", DumpHow::Floor},
+                {"dump/tr_dump/n:", DumpHow::Text},
+                {"dump/tr_dump_json/n:", DumpHow::Json},
+            };
+            for (const auto &d : dumps)
+                benchmark::RegisterBenchmark((d.first + std::to_string(n)).c_str(), BM_Dump,
+                                             d.second, n)
+                    ->Unit(benchmark::kMillisecond)
+                    ->Iterations(2);
+        }
     }
     snap(Kind::Unstarted, 1000, "/after_peak:4M");
     benchmark::RegisterBenchmark("churn/spawn_rate/after_peak:4M", BM_Churn)

@@ -577,6 +577,18 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
                fmt_ratio(a1k / m1k), "<= 5 ns", verdict(!std::isnan(a1k), a1k <= 5)});
     }
     {
+        // Per task, in ns; the whole dump of 1M tasks is as many ms.
+        double floor = per_item("dump/floor_all_tasks_name_copy/n:1000000");
+        double text = per_item("dump/tr_dump/n:1000000");
+        double json = per_item("dump/tr_dump_json/n:1000000");
+        t.row({"tr_dump of 1M tasks to /dev/null, per task", fmt_ns(text),
+               "all_tasks+name_copy " + fmt_ns(floor), fmt_ratio(text / floor),
+               fmt("report (%.0f ms)", text), "-"});
+        t.row({"tr_dump_json of 1M tasks to /dev/null, per task", fmt_ns(json),
+               "all_tasks+name_copy " + fmt_ns(floor), fmt_ratio(json / floor),
+               fmt("report (%.0f ms)", json), "-"});
+    }
+    {
         double alone = counter("churn/spawn_rate", "spawn_rate_alone");
         double with = counter("churn/spawn_rate", "spawn_rate_with_snapshotter");
         double drop = counter("churn/spawn_rate", "spawn_rate_drop_pct");
