@@ -54,6 +54,10 @@ static const char *fn_symbol(struct fn_cache *c, tr_fn fn) {
     return c->name[slot];
 }
 
+/* Rows are gathered into `chunk` and written CHUNK_BYTES at a time: one stdio call (and
+ * one lock of the stream) per few hundred rows, not per row. */
+enum { CHUNK_BYTES = 64 * 1024 };
+
 struct file_dump {
     FILE *out;
     bool json;
@@ -62,7 +66,27 @@ struct file_dump {
     struct tr_loop *here; /* the caller's loop, NULL on a plain thread */
     struct fn_cache *fns;
     bool failed;
+    size_t used;
+    char chunk[CHUNK_BYTES];
 };
+
+static void file_flush(struct file_dump *d) {
+    if (d->used && fwrite(d->chunk, 1, d->used, d->out) != d->used)
+        d->failed = true;
+    d->used = 0;
+}
+
+static void file_put(struct file_dump *d, const char *p, size_t n) {
+    if (d->used + n > sizeof d->chunk)
+        file_flush(d);
+    if (n > sizeof d->chunk) { /* a row longer than the chunk: on its own */
+        if (fwrite(p, 1, n, d->out) != n)
+            d->failed = true;
+        return;
+    }
+    memcpy(d->chunk + d->used, p, n);
+    d->used += n;
+}
 
 static bool file_row(tr_task *t, void *ctx) {
     struct file_dump *d = ctx;
@@ -89,8 +113,7 @@ static bool file_row(tr_task *t, void *ctx) {
             o.len = o.cap;
         }
     }
-    if (fwrite(buf, 1, o.len, d->out) != o.len)
-        d->failed = true;
+    file_put(d, buf, o.len);
     if (buf != stack_buf)
         free(buf);
     d->rows++;
@@ -101,29 +124,40 @@ static int dump_to(FILE *out, bool json) {
     if (!out)
         return -EINVAL;
     struct fn_cache *fns = calloc(1, sizeof *fns);
-    if (!fns)
-        return -ENOMEM;
-    pin_t *pin = epoch_pin();
+    struct file_dump *d = malloc(sizeof *d);
+    pin_t *pin = fns && d ? epoch_pin() : NULL;
     if (!pin) {
         free(fns);
+        free(d);
         return -ENOMEM;
     }
-    struct file_dump d = {out, json, loop_clock_ns(), 0, tr_tls_loop, fns, false};
+    d->out = out;
+    d->json = json;
+    d->now = loop_clock_ns();
+    d->rows = 0;
+    d->here = tr_tls_loop;
+    d->fns = fns;
+    d->failed = false;
+    d->used = 0;
     if (json)
         fprintf(out, "{\"pid\":%ld,\"now_ns\":%llu,\"tasks\":[", (long)getpid(),
-                (unsigned long long)d.now);
+                (unsigned long long)d->now);
     else
         fprintf(out, "taskring dump: pid %ld\n", (long)getpid());
-    registry_scan_each(file_row, &d);
+    registry_scan_each(file_row, d);
+    file_flush(d);
     epoch_unpin(pin);
+    size_t rows = d->rows;
+    bool failed = d->failed;
     free(fns);
+    free(d);
     if (json)
-        fprintf(out, "%s],\"count\":%zu}\n", d.rows ? "\n" : "", d.rows);
+        fprintf(out, "%s],\"count\":%zu}\n", rows ? "\n" : "", rows);
     else
-        fprintf(out, "taskring dump: %zu tasks\n", d.rows);
-    if (d.failed || fflush(out) != 0 || ferror(out))
+        fprintf(out, "taskring dump: %zu tasks\n", rows);
+    if (failed || fflush(out) != 0 || ferror(out))
         return -EIO;
-    return d.rows > INT_MAX ? INT_MAX : (int)d.rows;
+    return rows > INT_MAX ? INT_MAX : (int)rows;
 }
 
 TR_EXPORT int tr_dump(FILE *out) {
