@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define LONG_NS (60ull * 1000 * 1000 * 1000)
 #define ODD_NAME "odd \"q\"\n\\ \xc3\xa9"
@@ -216,6 +217,9 @@ struct from_thread {
 
 static void *dump_on_worker(void *arg) {
     struct from_thread *f = arg;
+    /* The job may start before the calling task has suspended in tr_to_thread: let it. */
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
     f->text = dump_text(false, &f->rc);
     f->json = dump_text(true, &f->json_rc);
     return NULL;
