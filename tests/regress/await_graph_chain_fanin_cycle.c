@@ -3,8 +3,9 @@
  * through an await, a lock's holder, a group's members) and who waits for it (awaiters,
  * gathers, a group's waiter), through which call and object. Cases: a chain, a fan-in of
  * three awaiters plus a gather, a cycle closed by a lock (tr_await refuses to close one by
- * itself), a group both ways, a task of another loop (the call is carried to its loop; what
- * is on the caller's loop is listed as remote), the printed tree, and bad input.
+ * itself), a task reached by two paths (marked seen once), a group both ways, a task of another
+ * loop (the call is carried to its loop; what is on the caller's loop is listed as remote), the
+ * printed tree, and bad input.
  */
 #include "regress.h"
 
@@ -226,6 +227,26 @@ static void *main_task(void *arg) {
     CHECK_EQ(tr_graph_size(g), 1);
     tr_graph_free(g);
 
+    /* ---- two paths to one task: G gathers B2 and C2 while C2 awaits B2 ---- */
+    tr_task *b2 = tr_spawn_named(sleeper, NULL, "B2");
+    tr_task *c2 = tr_spawn_named(awaiter, b2, "C2");
+    settle();
+    tr_task *bc[2] = {b2, c2};
+    tr_task *g2 = tr_spawn_named(gatherer, bc, "G");
+    settle();
+    g = tr_await_graph(b2);
+    CHECK(g != NULL);
+    size_t g_nodes = 0, g_seen = 0;
+    for (size_t i = 0; i < tr_graph_size(g); i++)
+        if (node(g, i)->task == g2) {
+            g_nodes++;
+            g_seen += node(g, i)->seen;
+            CHECK(node(g, i)->via == TR_VIA_GATHER && !node(g, i)->cycle);
+        }
+    CHECK_EQ(g_nodes, 2); /* under B2 and under C2 */
+    CHECK_EQ(g_seen, 1);  /* the second one is not followed again */
+    tr_graph_free(g);
+
     /* ---- bad input ---- */
     errno = 0;
     CHECK(tr_await_graph(NULL) == NULL && errno == EINVAL);
@@ -238,7 +259,7 @@ static void *main_task(void *arg) {
     CHECK_EQ(tr_to_thread(graph_on_worker, a, &err), 0);
     CHECK_EQ((intptr_t)err, EPERM); /* a thread that owns no loop */
 
-    tr_task *all[] = {a, b_task, c, d[0], d[1], d[2], x, e, p, q_task, h, r, s};
+    tr_task *all[] = {a, b_task, c, d[0], d[1], d[2], x, e, p, q_task, h, r, s, b2, c2, g2};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         tr_task_cancel(all[i]);
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
