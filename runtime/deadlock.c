@@ -9,6 +9,7 @@
  * to stderr.
  */
 #include "runtime.h"
+#include "introspect.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,17 +108,21 @@ static void describe_task(tr_task *t, void *ctx) {
         return;
     char a[192], b[192];
     r->stuck++;
+    /* The sentence for people; the [wait=KIND] for greps: the word tr_dump, the signal dump
+     * and taskring-ps use for the same wait (introspect.c). */
+    const char *kind = wait_kind_name(w->kind);
     if (w->kind == WAIT_TASK || (w->kind == WAIT_TASKS && w->object))
-        say(r, "  %s waits for %s %s\n", repr(t, a, sizeof a), what_of(w),
-            repr(w->object, b, sizeof b));
+        say(r, "  %s waits for %s %s [wait=%s]\n", repr(t, a, sizeof a), what_of(w),
+            repr(w->object, b, sizeof b), kind);
     else if (w->kind == WAIT_LOCK && lock_holder(w->object))
-        say(r, "  %s waits for lock %p, held by %s\n", repr(t, a, sizeof a), w->object,
-            repr(lock_holder(w->object), b, sizeof b));
+        say(r, "  %s waits for lock %p, held by %s [wait=%s]\n", repr(t, a, sizeof a), w->object,
+            repr(lock_holder(w->object), b, sizeof b), kind);
     else if (w->kind >= WAIT_QUEUE_GET && w->kind <= WAIT_QUEUE_JOIN)
-        say(r, "  %s waits for %s %p (%zu items)\n", repr(t, a, sizeof a), what_of(w), w->object,
-            queue_len_of(w->object));
+        say(r, "  %s waits for %s %p (%zu items) [wait=%s]\n", repr(t, a, sizeof a), what_of(w),
+            w->object, queue_len_of(w->object), kind);
     else
-        say(r, "  %s waits for %s %p\n", repr(t, a, sizeof a), what_of(w), w->object);
+        say(r, "  %s waits for %s %p [wait=%s]\n", repr(t, a, sizeof a), what_of(w), w->object,
+            kind);
 }
 
 /* The one task a stuck task waits for, if its wait names one: the task it awaits, or the
