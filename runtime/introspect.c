@@ -16,21 +16,40 @@ enum { VIEW_TRIES = 16 };
 
 #define LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
+/*
+ * The waiter's fields, read where the task's stack was a moment ago: by the time they are
+ * read the wait may have ended and its frame been reused, which the seqlock check after
+ * this catches (and discards what was read). The memory stays mapped while the task's loop
+ * runs (a pooled stack keeps its range; a trimmed one reads as zeros), so the read is
+ * harmless, but the sanitizers see it: ASan a read of a dead frame, TSan a race with the
+ * task's new frame. They are told not to look here, and only here: in TSan builds the fields
+ * are read as plain volatile loads, which the attribute leaves uninstrumented.
+ */
+#if defined(TASKRING_TSAN)
+#define RACY(field) (*(const volatile __typeof__(field) *)&(field))
+#else
+#define RACY(field) LOAD(field)
+#endif
+
+__attribute__((no_sanitize("address"))) __attribute__((no_sanitize("thread"))) static void
+read_waiter(const tr_task *t, const struct waiter *w, struct wait_view *v) {
+    v->kind = RACY(w->kind);
+    v->object = RACY(w->object);
+    v->deadline_ns = RACY(w->timer_at);
+    if (v->kind == WAIT_IO) {
+        v->io_opcode = RACY(w->io_opcode);
+        v->io_fd = RACY(w->io_fd);
+        v->deadline_ns = LOAD(t->scope_deadline_ns); /* the kernel's linked timeout */
+    }
+}
+
 bool task_wait_view(const tr_task *t, struct wait_view *v) {
     for (int i = 0; i < VIEW_TRIES; i++) {
         uint32_t before = atomic_load_explicit(&t->wait_seq, memory_order_acquire);
         const struct waiter *w = __atomic_load_n(&t->waiter, __ATOMIC_ACQUIRE);
         *v = (struct wait_view){.waiting = w != NULL};
-        if (w) {
-            v->kind = LOAD(w->kind);
-            v->object = LOAD(w->object);
-            v->deadline_ns = LOAD(w->timer_at);
-            if (v->kind == WAIT_IO) {
-                v->io_opcode = LOAD(w->io_opcode);
-                v->io_fd = LOAD(w->io_fd);
-                v->deadline_ns = LOAD(t->scope_deadline_ns); /* the kernel's linked timeout */
-            }
-        }
+        if (w)
+            read_waiter(t, w, v);
         atomic_thread_fence(memory_order_acquire);
         if (atomic_load_explicit(&t->wait_seq, memory_order_relaxed) == before)
             return true;

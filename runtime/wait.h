@@ -62,7 +62,7 @@ static inline void wait_unpublish(tr_task *self) {
                           atomic_load_explicit(&self->wait_seq, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
-    self->waiter = NULL;
+    __atomic_store_n(&self->waiter, NULL, __ATOMIC_RELAXED); /* a mov; readers load it */
 }
 
 /* wait_block with a timer to arm (wait.c). */
