@@ -255,7 +255,7 @@ static int build_here(void *ctx) {
     g->here = tr_tls_loop;
     /* The records of tasks on other loops are read through views: a pin keeps them from
      * being reused while we look (the references taken make them safe afterwards). */
-    pin_t *pin = registry_pin();
+    pin_t *pin = epoch_pin();
     if (!pin) {
         free(g);
         return -ENOMEM;
@@ -269,11 +269,11 @@ static int build_here(void *ctx) {
             down(g, root);
         up(g, root);
     } else if (!g->failed) {
-        registry_unpin(pin);
+        epoch_unpin(pin);
         free(g);
         return -EINVAL; /* not a live record */
     }
-    registry_unpin(pin);
+    epoch_unpin(pin);
     if (g->failed) {
         graph_release(g);
         return -ENOMEM;
