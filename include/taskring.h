@@ -44,11 +44,28 @@ typedef struct tr_taskset tr_taskset; /* a snapshot of tasks (tr_all_tasks) */
 
 /* ---- Running a loop ---------------------------------------------------------------------- */
 
+/*
+ * The kernel interface a loop runs on. io_uring is the fast path; epoll runs where io_uring is
+ * refused (Docker's default seccomp profile, kernel.io_uring_disabled, gVisor): the same calls
+ * with the same results, cancellation and deadlines (docs/api.md, "Backends").
+ */
+typedef enum tr_backend {
+    /* io_uring; where its setup is refused (EPERM, ENOSYS, EINVAL: not ENOMEM or other
+     * resource errors) epoll, saying so in one line on stderr unless TR_OPTION_QUIET. */
+    TR_BACKEND_AUTO = 0,
+    TR_BACKEND_IO_URING = 1, /* io_uring or nothing: tr_run returns the setup error */
+    TR_BACKEND_EPOLL = 2,
+} tr_backend;
+
+/* tr_options.flags */
+#define TR_OPTION_QUIET 1u /* no line on stderr when TR_BACKEND_AUTO falls back to epoll */
+
 /* Loop settings for tr_run_with. Zero fields take the defaults shown. */
 typedef struct tr_options {
     size_t stack_size;      /* usable bytes per task stack; default 64 KiB, 16 KiB..1 GiB */
     size_t max_idle_stacks; /* resident idle stacks kept for reuse; default (0) 4096 */
-    unsigned ring_entries;  /* io_uring submission queue size; default (0) 256, 2..32768 */
+    unsigned ring_entries;  /* io_uring submission queue size; default (0) 256, 2..32768
+                               (the epoll backend has no queue: checked, then unused) */
     /* Inaccessible bytes below each stack, so that an overflow faults (and is reported with
      * the task's name) instead of writing into the next stack: a frame larger than the guard
      * jumps it unless the code is built with -fstack-clash-protection. Default (0) 256 KiB,
@@ -69,7 +86,11 @@ typedef struct tr_options {
     unsigned loops;
     /* Threads tr_to_thread may start, 1..1024; default (0) 4 per loop, at least 8. */
     unsigned workers;
-    unsigned reserved[3]; /* must be zero */
+    /* enum tr_backend. TR_BACKEND_AUTO (0): the TASKRING_BACKEND environment variable if set
+     * ("auto", "io_uring" or "epoll"; anything else: tr_run returns -EINVAL), else auto. */
+    unsigned backend;
+    unsigned flags;       /* TR_OPTION_QUIET; other bits must be zero */
+    unsigned reserved[1]; /* must be zero */
 } tr_options;
 
 /*
@@ -104,6 +125,12 @@ tr_task *tr_spawn_on_named(unsigned loop, tr_fn fn, void *arg, const char *name)
 int tr_loop_id(void);
 /* Loops of the caller's runtime; 0 on a thread that runs no loop. */
 unsigned tr_loop_count(void);
+/* The backend loop `loop` of the caller's runtime runs on: TR_BACKEND_IO_URING or
+ * TR_BACKEND_EPOLL (never AUTO); -EINVAL (no such loop), -EPERM (not on a loop thread). Any
+ * loop thread of the runtime. tr_backend_name gives "io_uring", "epoll" ("auto" for 0), or
+ * NULL for a number that is no backend. */
+int tr_loop_backend(unsigned loop);
+const char *tr_backend_name(int backend);
 /* asyncio.all_tasks(loop): as tr_all_tasks, the tasks of one loop of the caller's runtime.
  * NULL + EINVAL (no such loop), EPERM (not on a loop thread), ENOMEM. */
 tr_taskset *tr_loop_tasks(unsigned loop);

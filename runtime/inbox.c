@@ -11,10 +11,12 @@
  * its inbox every turn anyway. Before it blocks, the loop sets `sleeping` and looks at the
  * inbox once more; a poster pushes and then looks at `sleeping` (both sequentially
  * consistent), so either the loop sees the message or the poster sees the flag, and whoever
- * clears the flag rings: a loop thread with IORING_OP_MSG_RING on its own ring (a CQE lands
- * in the target's ring: no eventfd write, batched with its other submissions), any other
- * thread (a worker, a thread with a tr_runtime handle) with a write to the loop's eventfd,
- * which the loop keeps a read on.
+ * clears the flag rings: an io_uring loop ringing another io_uring loop with
+ * IORING_OP_MSG_RING on its own ring (a CQE lands in the target's ring: no eventfd write,
+ * batched with its other submissions: the backend's bell_ring), anyone else (an epoll loop, a
+ * worker, a thread with a tr_runtime handle, any loop ringing an epoll loop) with a write to
+ * the loop's eventfd, which the loop's backend watches (io_uring: a read kept in the ring;
+ * epoll: the eventfd in its epoll set).
  */
 #include "io.h"
 #include "runtime.h"
@@ -25,10 +27,8 @@
 #include <unistd.h>
 
 enum {
-    REF_TASK = 1,            /* low bit of a reference: a task, not a message */
-    INBOX_CLOSED = 2,        /* head of an inbox whose loop has ended */
-    BELL_FROM_RING = 8 << 3, /* a doorbell CQE's pointer bits: MSG_RING, not the eventfd read */
-    BELL_SENT = 16 << 3,     /* the sender's own MSG_RING completion (only on failure) */
+    REF_TASK = 1,     /* low bit of a reference: a task, not a message */
+    INBOX_CLOSED = 2, /* head of an inbox whose loop has ended */
 };
 
 static uintptr_t ref_next(uintptr_t ref) {
@@ -62,17 +62,8 @@ static void ring(struct tr_runtime *rt, unsigned to) {
         !atomic_exchange_explicit(&p->sleeping, 0, memory_order_seq_cst))
         return;
     struct tr_loop *me = tr_tls_loop;
-    if (me && me->rt == rt && me->ring_ready) {
-        struct io_uring_sqe *sqe = io_get_sqe(me);
-        if (sqe) {
-            io_uring_prep_msg_ring(sqe, p->ring_fd, 0, BELL_FROM_RING | TAG_BELL, 0);
-            /* No completion of our own unless it failed (the target's ring is gone: then it
-             * has nothing to be woken for), and never counted as I/O in flight. */
-            io_uring_sqe_set_data64(sqe, BELL_SENT | TAG_BELL);
-            sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-            return;
-        }
-    }
+    if (me && me->rt == rt && me->be->bell_ring(me, p))
+        return;
     uint64_t one = 1;
     while (write(p->event_fd, &one, sizeof one) < 0 && errno == EINTR)
         ;
@@ -170,24 +161,6 @@ bool inbox_sleep_begin(struct tr_loop *loop) {
 
 void inbox_awake(struct tr_loop *loop) {
     atomic_store_explicit(&loop->port->sleeping, 0, memory_order_relaxed);
-}
-
-void inbox_arm(struct tr_loop *loop) {
-    if (loop->bell_armed)
-        return;
-    struct io_uring_sqe *sqe = io_get_sqe(loop);
-    if (!sqe)
-        return;
-    struct port *p = loop->port;
-    io_uring_prep_read(sqe, p->event_fd, &p->event_buf, sizeof p->event_buf, 0);
-    io_uring_sqe_set_data64(sqe, TAG_BELL);
-    loop->bell_armed = true;
-}
-
-void inbox_bell_complete(struct tr_loop *loop, uint64_t ptr_bits, int res) {
-    (void)res;
-    if (ptr_bits == 0)
-        loop->bell_armed = false; /* the eventfd read: armed again before the next sleep */
 }
 
 void inbox_close(struct tr_loop *loop) {

@@ -52,6 +52,8 @@ enum task_state {
 struct stack;
 struct tr_loop;
 struct port;
+struct backend;
+struct epoll_state;
 
 /* ---- the wait primitive (wait.c): every suspension but tr_yield goes through one --------------
  *
@@ -405,7 +407,7 @@ struct tr_loop {
     struct tr_runtime *rt;      /* the runtime this loop is one of (runtime.c) */
     struct port *port;          /* its inbox and doorbell, in rt (inbox.c) */
     unsigned id;                /* 0..rt->nloops-1 */
-    bool bell_armed;            /* the doorbell eventfd read is in flight (inbox.c) */
+    bool bell_armed;            /* the doorbell eventfd read is in flight (backend_uring.c) */
     bool under_valgrind;        /* sleep in slices (loop.c) */
     bool cancel_retry;          /* a cancellation could not be posted: the stop pass runs again */
     struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
@@ -421,16 +423,18 @@ struct tr_loop {
     void *report_ctx;
     uint64_t number_next; /* Task-N numbers reserved by this loop: [next, end) */
     uint64_t number_end;
-    struct io_uring ring;
+    const struct backend *be; /* the kernel interface this loop runs on (backend.h) */
+    struct epoll_state *ep;   /* the epoll backend's state (backend_epoll.c), or NULL */
+    struct io_uring ring;     /* the io_uring backend's ring (backend_uring.c) */
     bool ring_ready;
     unsigned inflight; /* operations submitted and not yet completed */
     uint64_t now_ns;   /* CLOCK_MONOTONIC, refreshed at each poll */
     struct timer_heap timers;
     struct stack_pool stacks;
     struct record_pool records;
-    struct io_op_slab *io_slabs; /* io.c: operation records */
+    struct io_op_slab *io_slabs; /* backend_uring.c: operation records */
     struct io_op *io_free;
-    tr_listener *listeners; /* open listeners (io.c) */
+    tr_listener *listeners; /* open listeners (listener.c) */
     struct reg_shard *shard;
     void *altstack; /* signal stack for the stack-overflow report */
     stack_t previous_altstack;
@@ -466,12 +470,8 @@ bool inbox_empty(const struct tr_loop *loop);
 /* Before sleeping: true when the loop may block (nothing arrived); after: inbox_awake. */
 bool inbox_sleep_begin(struct tr_loop *loop);
 void inbox_awake(struct tr_loop *loop);
-/* Keep the doorbell eventfd's read armed (poll_once). */
-void inbox_arm(struct tr_loop *loop);
 /* The loop's end: refuse new messages, run what is left. */
 void inbox_close(struct tr_loop *loop);
-/* A doorbell completion (io_complete). */
-void inbox_bell_complete(struct tr_loop *loop, uint64_t ptr_bits, int res);
 /* Wake loop `to` of rt if it sleeps, with nothing posted (a state it must look at changed). */
 void inbox_ring(struct tr_runtime *rt, unsigned to);
 /* The last reference to rt is gone with it (loops' memory, tr_run, handles). */
@@ -576,16 +576,6 @@ tr_task *lock_holder(const void *lock);
  * graph (graph.c), on the group's loop (group.c). */
 tr_task *group_waiting_task(const void *group);
 void group_for_each_member(const void *group, void (*f)(tr_task *t, void *ctx), void *ctx);
-
-/* ---- I/O (io.c) ------------------------------------------------------------------------------ */
-
-/* Dispatch one completion (loop.c reaps, io.c knows what the user_data means). */
-void io_complete(struct tr_loop *loop, uint64_t user_data, int res, unsigned flags);
-/* At shutdown: cancel whatever is still in flight and reap until nothing is. */
-void io_drain(struct tr_loop *loop);
-void io_pool_destroy(struct tr_loop *loop);
-/* An SQE, submitting what is queued first if the ring is full. */
-struct io_uring_sqe *io_get_sqe(struct tr_loop *loop);
 
 /* ---- tasks (task.c) ----------------------------------------------------------------------- */
 

@@ -1,11 +1,12 @@
 /*
- * listener.c - listening sockets with multishot accept: one SQE keeps accepting, connections
- * go to waiting acceptors oldest first, or queue in the listener until one comes.
+ * listener.c - listening sockets: the backend keeps accepting (io_uring: one multishot accept
+ * SQE; epoll: an accept4 loop on the fd's readiness), connections go to waiting acceptors
+ * oldest first, or queue in the listener until one comes.
  *
  * Acceptors are waiters (wait.c) in a FIFO wait queue: a connection is handed to the head in
  * O(1) as an owned result, so an acceptor cancelled after the hand-over still gets its fd
  * (fd 0 included) and nothing leaks. The queue of accepted-but-unclaimed connections is
- * bounded (tr_listener_set_queue_limit): when it is full the multishot accept is cancelled
+ * bounded (tr_listener_set_queue_limit): when it is full the accepting is cancelled
  * and re-armed only once an acceptor takes one, so the kernel's listen backlog pushes back on
  * clients instead of the process hoarding fds until EMFILE.
  *
@@ -29,11 +30,12 @@ struct tr_listener {
     tr_listener *next_open; /* the loop's open listeners, freed at shutdown if left open */
     tr_listener **prev_open;
     int fd;
-    bool armed;   /* a multishot accept is in the kernel */
-    bool pausing; /* the queue is full: the accept's cancellation is on its way */
-    bool closing; /* tr_listener_close was called: free when the accept is gone */
-    int error;    /* the last accept error nobody was waiting for, reported once */
-    int *queue;   /* accepted, not yet taken: a ring buffer */
+    struct be_listen bl; /* the backend's side: its completions come to accept_done */
+    bool armed;          /* the backend is accepting (io_uring: a multishot accept is in) */
+    bool pausing;        /* the queue is full: the accept's cancellation is on its way */
+    bool closing;        /* tr_listener_close was called: free when the accept is gone */
+    int error;           /* the last accept error nobody was waiting for, reported once */
+    int *queue;          /* accepted, not yet taken: a ring buffer */
     size_t head;
     size_t len;
     size_t cap;
@@ -42,18 +44,16 @@ struct tr_listener {
 };
 
 static void listener_arm(tr_listener *l) {
-    struct io_uring_sqe *sqe = io_get_sqe(l->loop);
-    if (!sqe) {
+    l->loop->be->listen_arm(l->loop, &l->bl);
+    if (!l->bl.want) {
         l->error = -EBUSY;
         return;
     }
-    io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)l | TAG_LISTENER);
     l->armed = true;
-    l->loop->inflight++;
 }
 
 static void listener_free(tr_listener *l) {
+    l->loop->be->listen_free(l->loop, &l->bl);
     for (size_t i = 0; i < l->len; i++)
         close(l->queue[(l->head + i) % l->cap]);
     if (l->prev_open) {
@@ -96,15 +96,16 @@ static void listener_pause(tr_listener *l) {
     if (!l->armed || l->pausing)
         return;
     l->pausing = true;
-    io_cancel_user_data(l->loop, (uint64_t)(uintptr_t)l | TAG_LISTENER);
+    l->loop->be->listen_cancel(l->loop, &l->bl);
 }
 
 static bool transient(int res) {
     return res == -EAGAIN || res == -EINTR || res == -ECONNABORTED;
 }
 
-void listener_complete(struct tr_loop *loop, tr_listener *l, int res, unsigned flags) {
-    if (!(flags & IORING_CQE_F_MORE)) {
+static void accept_done(struct tr_loop *loop, struct io_target *t, int res, unsigned flags) {
+    tr_listener *l = (tr_listener *)((char *)t - offsetof(tr_listener, bl.done));
+    if (!(flags & BE_F_MORE)) {
         l->armed = false;
         l->pausing = false;
         loop->inflight--;
@@ -161,6 +162,10 @@ TR_EXPORT tr_listener *tr_listener_open(int fd) {
     }
     l->loop = loop;
     l->fd = fd;
+    l->bl.fd = fd;
+    l->bl.done.complete = accept_done;
+    l->bl.ready.complete = NULL;
+    l->bl.saved_flags = -1;
     l->limit = DEFAULT_QUEUE_LIMIT;
     l->next_open = loop->listeners;
     if (l->next_open)
@@ -236,7 +241,7 @@ TR_EXPORT void tr_listener_close(tr_listener *l) {
         listener_free(l);
         return;
     }
-    io_cancel_user_data(loop, (uint64_t)(uintptr_t)l | TAG_LISTENER);
+    loop->be->listen_cancel(loop, &l->bl);
 }
 
 /* At shutdown: listeners the program left open stop re-arming and are freed on their CQE. */
@@ -245,7 +250,7 @@ void listeners_stop(struct tr_loop *loop) {
         l->closing = true;
 }
 
-/* At shutdown, after io_drain: listeners the program left open, and their queued fds. */
+/* At shutdown, after the backend's drain: listeners the program left open, and their queued fds. */
 void listeners_free_all(struct tr_loop *loop) {
     while (loop->listeners)
         listener_free(loop->listeners);

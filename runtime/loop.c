@@ -1,18 +1,20 @@
 /*
- * loop.c - tr_run and the scheduler: one io_uring, one run queue, one timer heap per loop.
+ * loop.c - tr_run and the scheduler: one backend (io_uring or epoll: backend.h), one run queue,
+ * one timer heap per loop.
  *
  * The scheduler runs on the thread's own stack. Each turn it
- *   1. reaps completions from the ring (no syscall when none is pending),
+ *   1. dispatches what the backend has completed (no syscall when nothing is pending),
  *   2. wakes the sleepers whose deadline has passed,
- *   3. submits every pending SQE in one io_uring_enter, or, when nothing is runnable, sleeps
- *      in that same call until the first completion or the earliest deadline (one kernel
- *      timeout for the whole timer heap, passed with the wait; no timer SQEs),
+ *   3. sends what is queued (io_uring: every pending SQE in one io_uring_enter), or, when
+ *      nothing is runnable, sleeps in the backend's wait until the first completion or the
+ *      earliest deadline (one kernel timeout for the whole timer heap, passed with the wait),
  *   4. hands the CPU to the run queue for a turn (fiber.c), tasks switching directly to one
  *      another until the turn is used up or nobody is runnable.
  * When the main task is done, every remaining task is cancelled and the loop runs until the
  * last one has finished; then everything the loop owns is freed.
  */
 #include "fiber.h"
+#include "io.h"
 #include "runtime.h"
 
 #include <pthread.h>
@@ -31,46 +33,12 @@ enum {
     DEFAULT_IDLE_STACKS = 4096,
     DEFAULT_GUARD = 256 * 1024,
     MIN_GUARD = 4 * 1024,
-    DEFAULT_RING = 256,
     MAX_RING = 32768,
     MAX_GUARD = 64 * 1024 * 1024,
-    CQE_BATCH = 64,
     TRIM_PER_TURN = 8,     /* idle stacks returned to the kernel per busy turn */
     TRIM_WHEN_IDLE = 4096, /* ... and before the loop sleeps */
 };
-#define VALGRIND_SLICE_NS UINT64_C(1000000)
 #define DEADLOCK_RECHECK_NS UINT64_C(50000000)
-
-/* Ask for the flags that suit one thread owning its ring; drop what the kernel refuses. */
-static int ring_init(struct tr_loop *loop, unsigned entries) {
-    static const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-        IORING_SETUP_SINGLE_ISSUER,
-        0,
-    };
-    int rc = -EINVAL;
-    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
-        struct io_uring_params params;
-        memset(&params, 0, sizeof params);
-        params.flags = flag_sets[i];
-        rc = io_uring_queue_init_params(entries, &loop->ring, &params);
-        if (rc != -EINVAL)
-            break;
-    }
-    if (rc == 0)
-        loop->ring_ready = true;
-    return rc;
-}
-
-static void reap_completions(struct tr_loop *loop) {
-    struct io_uring_cqe *cqes[CQE_BATCH];
-    unsigned n;
-    while ((n = io_uring_peek_batch_cqe(&loop->ring, cqes, CQE_BATCH)) > 0) {
-        for (unsigned i = 0; i < n; i++)
-            io_complete(loop, cqes[i]->user_data, cqes[i]->res, cqes[i]->flags);
-        io_uring_cq_advance(&loop->ring, n);
-    }
-}
 
 static void expire_timers(struct tr_loop *loop) {
     loop->now_ns = loop_clock_ns();
@@ -81,26 +49,12 @@ static void expire_timers(struct tr_loop *loop) {
     }
 }
 
-/*
- * Valgrind (3.19) holds its one lock through io_uring_enter: while a loop sleeps there, no
- * other thread of the process (another loop, a worker, a handle's thread) runs, and a
- * doorbell that only they can ring never comes. Under valgrind a loop submits without
- * waiting and naps in nanosleep (which releases the lock) a slice at a time instead.
- */
-static void valgrind_nap(struct tr_loop *loop, uint64_t wait) {
-    io_uring_submit_and_get_events(&loop->ring); /* runs deferred completions, never waits */
-    struct io_uring_cqe *cqe;
-    if (io_uring_peek_cqe(&loop->ring, &cqe) == 0)
-        return;
-    struct timespec nap = {0, (long)(wait < VALGRIND_SLICE_NS ? wait : VALGRIND_SLICE_NS)};
-    nanosleep(&nap, NULL);
-}
-
 /* Steps 1-3 of a turn. Blocks in the kernel only when `may_block` and nothing is runnable. */
 static void poll_once(struct tr_loop *loop, bool may_block) {
     registry_publish(loop);
     runtime_poll(loop); /* the inbox, a stop to notice, the runtime's end */
-    reap_completions(loop);
+    const struct backend *be = loop->be;
+    be->reap(loop);
     if (timer_heap_size(&loop->timers))
         expire_timers(loop);
     bool idle = loop->runq.len == 0;
@@ -111,57 +65,46 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
             return; /* the runtime is over: leave */
         /* What is queued goes out first (a doorbell for another loop, completing at once):
          * left in the queue, it would read as work and the loop would sleep unmarked. */
-        if (io_uring_sq_ready(&loop->ring))
-            io_uring_submit(&loop->ring);
+        be->flush(loop);
         tr_task *first = timer_heap_top(&loop->timers);
-        bool stuck = !first && loop->inflight == 0 && loop->offloaded == 0 &&
-                     io_uring_sq_ready(&loop->ring) == 0;
+        bool stuck = !first && loop->inflight == 0 && loop->offloaded == 0 && !be->pending(loop);
         if (stuck && !runtime_idle(loop)) {
             deadlock_break(loop); /* the cancelled tasks are runnable now */
             return;
         }
-        inbox_arm(loop);
+        be->bell_arm(loop);
         if (!inbox_sleep_begin(loop)) {
             /* Something arrived: the next poll takes it. The doorbell's read goes out now, or
              * the next idle poll would count it as work and skip the stuck mark. */
-            io_uring_submit(&loop->ring);
+            be->flush(loop);
             return;
         }
-        struct __kernel_timespec ts, *tsp = NULL;
         uint64_t wait = first ? first->deadline_ns - loop->now_ns : UINT64_MAX;
         /* Loop 0 of several, stuck: it looks again now and then, whether or not a poke came
          * (a backstop for the deadlock check across loops; see runtime.c). */
         if (stuck && loop->id == 0 && loop->rt->nloops > 1 && wait > DEADLOCK_RECHECK_NS)
             wait = DEADLOCK_RECHECK_NS;
-        if (wait != UINT64_MAX) {
-            ts.tv_sec = (long long)(wait / 1000000000u);
-            ts.tv_nsec = (long long)(wait % 1000000000u);
-            tsp = &ts;
-        }
-        struct io_uring_cqe *cqe;
-        if (TR_UNLIKELY(loop->under_valgrind))
-            valgrind_nap(loop, wait);
-        else
-            io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
+        be->wait(loop, wait); /* what completed is dispatched below */
         inbox_awake(loop);
         runtime_awake(loop);
-        reap_completions(loop);
+        be->reap(loop);
         if (timer_heap_size(&loop->timers))
             expire_timers(loop);
         inbox_drain(loop);
-    } else if (io_uring_sq_ready(&loop->ring) || loop->inflight) {
-        io_uring_submit_and_get_events(&loop->ring);
-        reap_completions(loop);
+    } else if (be->pending(loop) || loop->inflight) {
+        be->kick(loop); /* submit, and take what completed, without waiting */
     }
 }
 
-static int loop_create(const tr_options *opts, struct tr_loop **out) {
+static int loop_create(struct tr_runtime *rt, struct tr_loop **out) {
+    const tr_options *opts = &rt->opts;
     struct tr_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return -ENOMEM;
     size_t stack = opts->stack_size ? opts->stack_size : DEFAULT_STACK;
     size_t idle = opts->max_idle_stacks ? opts->max_idle_stacks : DEFAULT_IDLE_STACKS;
-    int rc = ring_init(loop, opts->ring_entries ? opts->ring_entries : DEFAULT_RING);
+    loop->under_valgrind = RUNNING_ON_VALGRIND != 0;
+    int rc = backend_create(loop, rt);
     if (rc == 0)
         rc = stack_pool_init(&loop->stacks, stack,
                              opts->guard_size ? opts->guard_size : DEFAULT_GUARD, idle);
@@ -172,14 +115,13 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
     if (rc < 0) {
         if (loop->shard)
             registry_detach(loop);
-        if (loop->ring_ready)
-            io_uring_queue_exit(&loop->ring);
+        if (loop->be)
+            loop->be->destroy(loop);
         free(loop);
         return rc;
     }
     loop->report = opts->report;
     loop->report_ctx = opts->report_ctx;
-    loop->under_valgrind = RUNNING_ON_VALGRIND != 0;
     loop->now_ns = loop_clock_ns(); /* the tasks of the first turn are stamped with it (dumps) */
     san_loop_init(loop);
     *out = loop;
@@ -189,10 +131,11 @@ static int loop_create(const tr_options *opts, struct tr_loop **out) {
 static void loop_destroy(struct tr_loop *loop) {
     inbox_close(loop);
     task_numbers_return(loop);
-    io_drain(loop);
-    io_pool_destroy(loop);
+    listeners_stop(loop);
+    loop->be->drain(loop);
+    listeners_free_all(loop);
+    loop->be->destroy(loop);
     stack_overflow_guard_remove(loop);
-    io_uring_queue_exit(&loop->ring);
     timer_heap_free(&loop->timers);
     stack_pool_destroy(&loop->stacks);
     registry_detach(loop);
@@ -213,13 +156,15 @@ static int check_options(const tr_options *opts) {
         return -EINVAL;
     if (opts->workers > MAX_WORKERS)
         return -EINVAL;
+    if (opts->backend > TR_BACKEND_EPOLL || (opts->flags & ~TR_OPTION_QUIET))
+        return -EINVAL;
     return 0;
 }
 
 /* Make loop `id` of rt on the calling thread: its ring belongs to this thread. */
 static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop **out) {
     struct tr_loop *loop;
-    int rc = loop_create(&rt->opts, &loop);
+    int rc = loop_create(rt, &loop);
     if (rc < 0)
         return rc;
     atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); /* the loop's memory's */
@@ -227,7 +172,7 @@ static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop 
     loop->id = id;
     loop->now_ns = loop_clock_ns(); /* tasks spawned before the first poll get a real time */
     loop->port = &rt->ports[id];
-    rt->ports[id].ring_fd = loop->ring.ring_fd;
+    rt->ports[id].ring_fd = loop->ring_ready ? loop->ring.ring_fd : -1;
     rt->ports[id].loop = loop;
     rt->loops[id] = loop;
     *out = loop;
@@ -240,7 +185,7 @@ static void loop_serve(struct tr_loop *loop) {
         poll_once(loop, true);
         fiber_run_turn(loop);
     }
-    io_uring_submit(&loop->ring); /* doorbells rung on the way out (MSG_RING SQEs) */
+    loop->be->flush(loop); /* doorbells rung on the way out (MSG_RING SQEs) */
 }
 
 /* Loops 1..n-1: made on their own thread, then the go (or the news that one failed). */

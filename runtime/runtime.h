@@ -5,7 +5,7 @@
 #ifndef TR_RUNTIME_H
 #define TR_RUNTIME_H
 
-#include "internal.h"
+#include "backend.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -21,9 +21,10 @@ struct port {
     _Alignas(64) _Atomic uintptr_t head; /* Treiber stack of tagged refs, newest first */
     _Atomic int sleeping;                /* the loop is (about to be) blocked in the kernel */
     _Atomic int poked;                   /* something it must look at changed (inbox_ring) */
-    int ring_fd;                         /* target of IORING_OP_MSG_RING from other loops */
-    int event_fd;                        /* rung by threads without a ring */
+    int ring_fd;                         /* target of IORING_OP_MSG_RING (io_uring loops), or -1 */
+    int event_fd;                        /* rung by everyone else */
     uint64_t event_buf;                  /* the loop's read of event_fd lands here */
+    struct io_target bell_done;          /* ... and completes here (backend.h) */
     /* (version << 1) | busy: the loop has live tasks of its own. Written by the loop when
      * its count crosses zero; read twice in a row by the termination check (runtime.c). */
     _Alignas(64) _Atomic uint64_t tasks_reg;

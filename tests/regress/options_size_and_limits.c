@@ -1,9 +1,10 @@
 /*
- * tr_options grew `size`, `loops` and `workers` in the 0.1 reserved words. A caller built
+ * tr_options grew `size`, `loops` and `workers`, then `backend` and `flags`, in the 0.1 reserved
+ * words. A caller built
  * before them (size 0) runs as before; a caller built against a later, longer struct runs if
  * the fields this library does not know are zero and is refused (-EINVAL, nothing started)
- * if one is set, since its meaning would be ignored. Loop and worker counts out of range are
- * refused the same way.
+ * if one is set, since its meaning would be ignored. Loop and worker counts, backends and flags
+ * out of range are refused the same way.
  */
 #include "regress.h"
 
@@ -56,7 +57,13 @@ int main(void) {
     o.workers = 1025;
     CHECK_EQ(run_with(&o, &n), -EINVAL);
     o.workers = 0;
-    o.reserved[2] = 1;
+    o.backend = 3; /* no such backend */
+    CHECK_EQ(run_with(&o, &n), -EINVAL);
+    o.backend = 0;
+    o.flags = 2; /* an unknown flag */
+    CHECK_EQ(run_with(&o, &n), -EINVAL);
+    o.flags = 0;
+    o.reserved[0] = 1;
     CHECK_EQ(run_with(&o, &n), -EINVAL);
     CHECK_EQ(n, 0u);
     return 0;
