@@ -66,17 +66,26 @@ struct io_req {
     int64_t off;  /* read/write offset; negative: the file's current position */
 };
 
+/* epoll: work the loop does at its next poll, in user space (no allocation: embedded). */
+struct be_deferred {
+    struct be_deferred *next;
+    bool queued;
+    void (*run)(struct tr_loop *loop, struct be_deferred *d);
+};
+
 /* A listener's side of the seam, embedded in tr_listener (listener.c). */
 struct be_listen {
     struct io_target done; /* each accepted fd or error: listener.c's handler */
     int fd;
+    bool want; /* accepting: armed and not cancelled */
     /* epoll: readiness of the listening fd, and the state of the accept4 loop. */
     struct io_target ready;
-    bool want;       /* accepting: armed and not cancelled */
-    bool registered; /* in the epoll set */
-    bool run_queued; /* an accept4 pass is due at the next poll */
-    int saved_flags; /* the fd's file status flags before we set O_NONBLOCK; -1: untouched */
-    struct be_listen *next_run;
+    struct be_deferred later; /* an accept4 pass, or the last completion, is due */
+    bool registered;          /* in the epoll set (edge-triggered) */
+    bool cancel_due;          /* listen_cancel: the last completion (-ECANCELED) is due */
+    int error_due;            /* listen_arm could not register the fd: this error is due */
+    int saved_flags;          /* file status flags before we set O_NONBLOCK; -1: untouched */
+    struct be_listen *next_reg, **prev_reg; /* the loop's registered listeners (drain) */
 };
 
 struct backend {
@@ -112,8 +121,10 @@ struct backend {
 extern const struct backend backend_uring;
 extern const struct backend backend_epoll;
 
-/* backend.c: pick and create loop's backend from the runtime's choice (tr_options.backend,
- * TASKRING_BACKEND); loop 0's fallback decides for the loops after it. */
+/* backend.c: the runtime's choice from tr_options.backend and TASKRING_BACKEND (-EINVAL: no
+ * such backend); pick and create loop's backend from it (loop 0's fallback decides for the
+ * loops after it). */
+int backend_choice(const tr_options *opts, unsigned *out);
 int backend_create(struct tr_loop *loop, struct tr_runtime *rt);
 
 #endif

@@ -173,6 +173,7 @@ static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop 
     loop->now_ns = loop_clock_ns(); /* tasks spawned before the first poll get a real time */
     loop->port = &rt->ports[id];
     rt->ports[id].ring_fd = loop->ring_ready ? loop->ring.ring_fd : -1;
+    atomic_store_explicit(&rt->ports[id].backend, (unsigned)loop->be->kind, memory_order_release);
     rt->ports[id].loop = loop;
     rt->loops[id] = loop;
     *out = loop;
@@ -274,8 +275,11 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
     int rc = check_options(&given);
     if (rc < 0)
         return rc;
-    unsigned nloops;
+    unsigned nloops, backend;
     rc = runtime_loop_count(&given, &nloops);
+    if (rc < 0)
+        return rc;
+    rc = backend_choice(&given, &backend);
     if (rc < 0)
         return rc;
     if (tr_tls_loop)
@@ -285,6 +289,7 @@ TR_EXPORT int tr_run_with(const tr_options *opts, tr_fn main_fn, void *arg, void
         runtime_new(&given, nloops, given.workers ? given.workers : default_workers(nloops));
     if (!rt)
         return -ENOMEM;
+    rt->backend = backend;
     struct tr_loop *loop;
     rc = loop_join_runtime(rt, 0, &loop);
     if (rc < 0) {

@@ -25,6 +25,7 @@ struct port {
     int event_fd;                        /* rung by everyone else */
     uint64_t event_buf;                  /* the loop's read of event_fd lands here */
     struct io_target bell_done;          /* ... and completes here (backend.h) */
+    _Atomic unsigned backend;            /* enum tr_backend the loop runs (tr_loop_backend) */
     /* (version << 1) | busy: the loop has live tasks of its own. Written by the loop when
      * its count crosses zero; read twice in a row by the termination check (runtime.c). */
     _Alignas(64) _Atomic uint64_t tasks_reg;
@@ -66,6 +67,7 @@ struct tr_runtime {
     struct tr_loop **loops;
     pthread_t *threads; /* loops 1..n-1 */
     tr_options opts;
+    unsigned backend;      /* enum tr_backend: AUTO until loop 0 has chosen (backend.c) */
     _Atomic bool stopping; /* main has returned: every task is being cancelled */
     _Atomic bool finished; /* no task left on any loop: loops end */
     _Atomic bool deadlock; /* a deadlock across loops is being broken */
@@ -96,5 +98,11 @@ void signals_for_new_threads(sigset_t *set);
 void workers_init(struct workers *w, unsigned max);
 /* Stop and join every worker (the runtime's end: no job is queued any more). */
 void workers_destroy(struct workers *w);
+/* A backend's blocking syscall (epoll: files) as fn(arg) on the pool, for `self` on `loop`:
+ * 0 once fn has run (its own result is in arg), or -ECANCELED / -ETIME when the task was
+ * interrupted before a worker took the job (it never runs), -ENOMEM, -EAGAIN. A job a worker
+ * has taken is waited for to its end, whatever comes: fn may be writing into the task's
+ * buffer. */
+int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg);
 
 #endif

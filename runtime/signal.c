@@ -1,7 +1,8 @@
 /*
- * signal.c - tr_signal_wait: a signalfd read through the ring, so a signal wait is an I/O wait
- * like any other (cancellable, bounded by deadline scopes); and the forwarding that lets such a
- * wait see a signal the kernel gives to another thread of the process.
+ * signal.c - tr_signal_wait: a signalfd read through the loop's backend (io_uring: the ring;
+ * epoll: a non-blocking signalfd, read when epoll_wait on the loop thread says it is ready), so
+ * a signal wait is an I/O wait like any other (cancellable, bounded by deadline scopes); and the
+ * forwarding that lets such a wait see a signal the kernel gives to another thread of the process.
  *
  * The waiting thread blocks its signals, so one sent to it or to the process stays pending
  * until its signalfd reads it. But a process-directed signal may be delivered to any thread
@@ -252,7 +253,12 @@ TR_EXPORT int tr_signal_wait(const int *signals, size_t count) {
     int rc = wait_begin(&w);
     if (rc < 0)
         return rc;
-    int fd = signalfd(-1, &w.set, SFD_CLOEXEC);
+    /* epoll: non-blocking, so that the read is tried, then waited for with the loop thread's
+     * readiness (epoll_wait on this thread sees the signals pending for it), never handed to
+     * a worker thread whose own pending signals it would read. */
+    struct tr_loop *loop = tr_tls_loop;
+    int fd =
+        signalfd(-1, &w.set, SFD_CLOEXEC | (loop->be->kind == TR_BACKEND_EPOLL ? SFD_NONBLOCK : 0));
     if (fd < 0) {
         rc = -errno;
         wait_end(&w);

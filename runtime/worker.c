@@ -126,6 +126,57 @@ static void job_done(struct tr_loop *loop, struct msg *m) {
     waiter_fire(j->waiter, 0, true);
 }
 
+/* workers_io's interruption: a job still queued is taken back (no worker will touch it) and
+ * the wait ends now; one a worker has is waited for, as for tr_to_thread. */
+static void job_withdraw(struct waiter *wt, int err) {
+    struct job *j = wt->value;
+    struct workers *w = &wt->loop->rt->pool;
+    bool found = false;
+    pthread_mutex_lock(&w->mu);
+    for (struct job **pp = &w->head, *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next) {
+        if (*pp != j)
+            continue;
+        *pp = j->next;
+        if (w->tail == j)
+            w->tail = prev;
+        w->queued--;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (found)
+        waiter_fire(wt, err, false);
+    else if (!j->interrupted)
+        j->interrupted = err;
+}
+
+int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg) {
+    int rc = wait_admit(self);
+    if (rc < 0)
+        return rc;
+    struct job j = {.fn = fn, .arg = arg, .loop = loop->id};
+    struct waiter w;
+    waiter_init(&w, loop, self, WAIT_IO, NULL);
+    /* The timer is armed before the job is filed: once it is, the wait must happen. */
+    if (w.timer_at && task_timer_arm(loop, self, w.timer_at) < 0)
+        return -ENOMEM;
+    w.timer_at = 0;
+    w.on_interrupt = job_withdraw;
+    w.value = &j;
+    j.waiter = &w;
+    j.done.run = job_done;
+    rc = workers_submit(&loop->rt->pool, &j);
+    if (rc < 0) {
+        if (self->in_timer)
+            task_timer_disarm(loop, self);
+        return rc;
+    }
+    loop->offloaded++;
+    rc = wait_block(&w); /* fired by job_done, or by job_withdraw while it was queued */
+    loop->offloaded--;
+    return rc < 0 ? rc : 0;
+}
+
 TR_EXPORT int tr_to_thread(tr_fn fn, void *arg, void **result) {
     if (!fn)
         return -EINVAL;
