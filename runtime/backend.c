@@ -45,18 +45,20 @@ static bool refused(int rc) {
 }
 
 static void say_fallback(int rc) {
-    const char *why = rc == -EPERM    ? "refused (EPERM)"
-                      : rc == -ENOSYS ? "not available (ENOSYS)"
-                                      : "refused its setup (EINVAL)";
-    char line[512];
+    const char *why =
+        rc == -EPERM    ? "EPERM: refused by a seccomp profile (Docker's default since 2023) or by "
+                          "sysctl kernel.io_uring_disabled"
+        : rc == -ENOSYS ? "ENOSYS: no io_uring in this kernel, or a seccomp filter hides it"
+                        : "EINVAL: this kernel refuses every ring setup taskring asks for";
+    char line[640];
     int n = snprintf(line, sizeof line,
-                     "taskring: io_uring %s: running on epoll, slower. To get io_uring back, "
-                     "allow io_uring_setup/io_uring_enter/io_uring_register in the seccomp "
-                     "profile (Docker: --security-opt seccomp=PROFILE) and set sysctl "
-                     "kernel.io_uring_disabled=0; to choose epoll without this line, "
-                     "TASKRING_BACKEND=epoll or TR_OPTION_QUIET.\n",
+                     "taskring: io_uring_setup failed (%s): running on the epoll backend, "
+                     "slower. For io_uring, allow io_uring_setup, io_uring_enter and "
+                     "io_uring_register in the seccomp profile (docker run --security-opt "
+                     "seccomp=PROFILE) or set kernel.io_uring_disabled=0; TASKRING_BACKEND=epoll "
+                     "or TR_OPTION_QUIET chooses epoll without this line.\n",
                      why);
-    if (n > 0)
+    if (n > 0) /* one write(2): lines of other threads do not interleave with it */
         (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 

@@ -5,6 +5,9 @@
  * fds leaked. Simulated at the liburing boundary (this program is linked with
  * -Wl,--wrap=io_uring_submit_and_wait, which only io_drain calls): the wait does its work and
  * then reports -EINTR, as when a signal lands after some completions were posted.
+ *
+ * On the epoll backend (drain_survives_eintr_epoll) nothing is owed by a kernel at shutdown:
+ * the wrapped wait is never called, and only "no fd leaked" is checked.
  */
 #include "regress.h"
 
@@ -41,10 +44,12 @@ static int open_fds(void) {
 struct fixture {
     int lfd;
     int clients[CLIENTS];
+    int backend;
 };
 
 static void *main_task(void *arg) {
     struct fixture *f = arg;
+    f->backend = tr_loop_backend(0);
     CHECK(tr_listener_open(f->lfd) != NULL); /* left open: tr_run's end closes it */
     struct sockaddr_in a;
     socklen_t len = sizeof a;
@@ -67,7 +72,8 @@ int main(void) {
     CHECK(listen(f.lfd, 64) == 0);
     int before = open_fds();
     CHECK_EQ(tr_run(main_task, &f, NULL), 0);
-    CHECK(interrupted > 0); /* the shutdown did go through the interrupted wait */
+    if (f.backend == TR_BACKEND_IO_URING)
+        CHECK(interrupted > 0); /* the shutdown did go through the interrupted wait */
     for (int i = 0; i < CLIENTS; i++)
         close(f.clients[i]);
     int after = open_fds();
