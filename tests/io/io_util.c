@@ -1,6 +1,8 @@
 /* io_util.c - helpers shared by the tests in tests/io/ (see io_test.h). */
 #include "io_test.h"
 
+#include <valgrind/valgrind.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -248,4 +250,8 @@ void io_parse_args(int *argc, char **argv) {
         fprintf(stderr, "%s: unknown argument '%s'\n", argv[0], argv[1]);
         exit(2);
     }
+}
+
+bool io_buffers_checked(void) {
+    return RUNNING_ON_VALGRIND && tr_loop_backend(0) == TR_BACKEND_EPOLL;
 }
