@@ -7,6 +7,13 @@
 //                                the caches, which a floor measured with 1000 would hide)
 //   task/yield_rtt               two tasks ping-pong with tr_yield; one round trip per iteration
 //   task/tr_nop/tasks:T          T tasks issue tr_nop back to back (beside floor/uring_nop)
+//   task/tr_nop/tasks:T/backend:epoll   the same on the epoll backend (a completion made in
+//                                user space, delivered by the next poll)
+//   task/pipe_rtt/backend:B      two tasks ping-pong one byte through two pipes with tr_write
+//                                and tr_read: a readiness round trip per op (io_uring: the
+//                                kernel's poll-then-read; epoll: EAGAIN, epoll_wait, read),
+//                                B = io_uring and epoll, beside floor/pipe_rtt_threads (two
+//                                threads in blocking read/write, the same bytes)
 #include "bench.hpp"
 
 #include "taskring.h"
@@ -14,7 +21,11 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace trb {
 namespace {
@@ -148,7 +159,7 @@ void *nop_partner(void *arg) {
 // `tasks` tasks issue tr_nop back to back: the main task (whose iterations are timed) and
 // tasks-1 partners, so that one turn submits up to `tasks` NOPs in one io_uring_enter.
 // items = NOPs completed per main iteration, counted exactly.
-void bench_nops(benchmark::State &st, int tasks) {
+void bench_nops_on(benchmark::State &st, int tasks, unsigned backend) {
     struct Arg {
         benchmark::State *st;
         int tasks;
@@ -189,12 +200,122 @@ void bench_nops(benchmark::State &st, int tasks) {
         a->items = mine ? double(mine + theirs) / double(mine) : 1;
         return nullptr;
     };
-    int rc = tr_run(body, &arg, nullptr);
+    tr_options o{};
+    o.size = sizeof o;
+    o.backend = backend;
+    int rc = tr_run_with(&o, body, &arg, nullptr);
     if (rc < 0 && arg.error.empty())
         arg.error = std::string("tr_run: ") + tr_strerror(rc);
     if (!arg.error.empty() && !st.error_occurred())
         st.SkipWithError(arg.error.c_str());
     set_items(st, arg.items);
+}
+
+void bench_nops(benchmark::State &st, int tasks) {
+    bench_nops_on(st, tasks, TR_BACKEND_IO_URING);
+}
+
+void bench_nops_epoll(benchmark::State &st, int tasks) {
+    bench_nops_on(st, tasks, TR_BACKEND_EPOLL);
+}
+
+// ---- a readiness round trip: one byte each way through two pipes
+// ---------------------------------
+
+struct PipeCtx {
+    int ab[2], ba[2]; // a writes ab[1], b reads ab[0]; b writes ba[1], a reads ba[0]
+    bool stop = false;
+    int error = 0;
+};
+
+void *pipe_partner(void *arg) {
+    PipeCtx *c = static_cast<PipeCtx *>(arg);
+    char byte;
+    for (;;) {
+        int rc = tr_read(c->ab[0], &byte, 1, -1);
+        if (rc != 1 || byte == 'q') {
+            if (rc < 0)
+                c->error = rc;
+            break;
+        }
+        rc = tr_write(c->ba[1], &byte, 1, -1);
+        if (rc != 1) {
+            c->error = rc < 0 ? rc : -EIO;
+            break;
+        }
+    }
+    return nullptr;
+}
+
+void bench_pipe_rtt(benchmark::State &st, unsigned backend) {
+    struct Arg {
+        benchmark::State *st;
+        std::string error;
+    } arg{&st, {}};
+    auto body = [](void *p) -> void * {
+        Arg *a = static_cast<Arg *>(p);
+        PipeCtx c;
+        if (pipe2(c.ab, O_CLOEXEC) != 0 || pipe2(c.ba, O_CLOEXEC) != 0) {
+            a->error = errno_text("pipe2", errno);
+            return nullptr;
+        }
+        tr_task *t = tr_spawn(pipe_partner, &c);
+        char byte = 'x';
+        for (auto _ : *a->st) {
+            if (tr_write(c.ab[1], &byte, 1, -1) != 1 || tr_read(c.ba[0], &byte, 1, -1) != 1) {
+                a->error = "pipe round trip failed";
+                a->st->SkipWithError(a->error.c_str());
+                break;
+            }
+        }
+        byte = 'q';
+        (void)!write(c.ab[1], &byte, 1);
+        tr_await(t, nullptr);
+        tr_task_release(t);
+        if (c.error && a->error.empty())
+            a->error = std::string("partner: ") + tr_strerror(c.error);
+        for (int fd : {c.ab[0], c.ab[1], c.ba[0], c.ba[1]})
+            close(fd);
+        return nullptr;
+    };
+    tr_options o{};
+    o.size = sizeof o;
+    o.backend = backend;
+    int rc = tr_run_with(&o, body, &arg, nullptr);
+    if (rc < 0 && arg.error.empty())
+        arg.error = std::string("tr_run: ") + tr_strerror(rc);
+    if (!arg.error.empty() && !st.error_occurred())
+        st.SkipWithError(arg.error.c_str());
+    set_items(st, 1);
+}
+
+// The same bytes between two threads in blocking read/write: the kernel's floor for a pipe
+// round trip that wakes a sleeper each way.
+void BM_PipeRttThreads(benchmark::State &st) {
+    int ab[2], ba[2];
+    if (pipe2(ab, O_CLOEXEC) != 0 || pipe2(ba, O_CLOEXEC) != 0) {
+        st.SkipWithError("pipe2");
+        return;
+    }
+    std::thread partner([&] {
+        char byte;
+        while (read(ab[0], &byte, 1) == 1 && byte != 'q')
+            if (write(ba[1], &byte, 1) != 1)
+                break;
+    });
+    char byte = 'x';
+    for (auto _ : st) {
+        if (write(ab[1], &byte, 1) != 1 || read(ba[0], &byte, 1) != 1) {
+            st.SkipWithError("pipe round trip failed");
+            break;
+        }
+    }
+    byte = 'q';
+    (void)!write(ab[1], &byte, 1);
+    partner.join();
+    for (int fd : {ab[0], ab[1], ba[0], ba[1]})
+        close(fd);
+    set_items(st, 1);
 }
 
 void run_in_loop(benchmark::State &st, tr_fn main_fn, int batch) {
@@ -234,6 +355,19 @@ void register_tasks() {
         benchmark::RegisterBenchmark(("task/tr_nop/tasks:" + std::to_string(tasks)).c_str(),
                                      bench_nops, tasks)
             ->Unit(benchmark::kNanosecond);
+    for (int tasks : {1, 32})
+        benchmark::RegisterBenchmark(
+            ("task/tr_nop/tasks:" + std::to_string(tasks) + "/backend:epoll").c_str(),
+            bench_nops_epoll, tasks)
+            ->Unit(benchmark::kNanosecond);
+    benchmark::RegisterBenchmark("floor/pipe_rtt_threads", BM_PipeRttThreads)
+        ->Unit(benchmark::kNanosecond);
+    benchmark::RegisterBenchmark("task/pipe_rtt/backend:io_uring", bench_pipe_rtt,
+                                 unsigned(TR_BACKEND_IO_URING))
+        ->Unit(benchmark::kNanosecond);
+    benchmark::RegisterBenchmark("task/pipe_rtt/backend:epoll", bench_pipe_rtt,
+                                 unsigned(TR_BACKEND_EPOLL))
+        ->Unit(benchmark::kNanosecond);
 }
 
 } // namespace trb

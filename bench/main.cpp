@@ -728,6 +728,19 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
         d.row({"  tr_nop, 32 tasks at once", fmt_per(many, "/op"),
                fmt_ratio(many / per_item("floor/uring_nop/batch:32")) + " raw NOP batches of 32",
                "", ""});
+        double e1 = per_item("task/tr_nop/tasks:1/backend:epoll");
+        double e32 = per_item("task/tr_nop/tasks:32/backend:epoll");
+        d.row({"  tr_nop on epoll, one task", fmt_per(e1, "/op"),
+               fmt_ratio(e1 / one) + " tr_nop on io_uring", "", ""});
+        d.row({"  tr_nop on epoll, 32 tasks at once", fmt_per(e32, "/op"),
+               fmt_ratio(e32 / many) + " tr_nop on io_uring", "", ""});
+        double pu = per_item("task/pipe_rtt/backend:io_uring");
+        double pe = per_item("task/pipe_rtt/backend:epoll");
+        double pf = per_item("floor/pipe_rtt_threads");
+        d.row({"  pipe round trip (readiness), io_uring", fmt_per(pu, "/rtt"),
+               fmt_ratio(pu / pf) + " 2 threads blocking", "", ""});
+        d.row({"  pipe round trip (readiness), epoll", fmt_per(pe, "/rtt"),
+               fmt_ratio(pe / pu) + " io_uring", "", ""});
     }
     d.row({"tr_all_tasks per task, by live N", "alloc", "fill", "memcpy floor", "fill/floor"});
     for (size_t n : kSnapshotSizes) {

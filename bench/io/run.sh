@@ -5,6 +5,10 @@
 #   2. echo: examples/echo_server.c vs bench/io/echo_epoll.c, bench/io/loadgen.c with 64
 #      connections, 64-byte and 4 KiB messages;
 #   3. 10,000 concurrent connections against echo_server: all served? server RSS?
+#   5. (EPOLL=1, the default) the epoll backend: http_server with TASKRING_BACKEND=epoll vs
+#      http_server on io_uring vs nginx (one worker), the three alternating in each rep (server
+#      CPU per request is the row that matters: target epoll <= 1.1x nginx); echo_server with
+#      TASKRING_BACKEND=epoll vs echo_epoll (target >= 0.95x), pinned as in 1.-3.;
 #   4. LOOPS (2) loops: http_server --loops 2 vs nginx with 2 workers, echo_server --loops 2
 #      vs echo_epoll (one thread, as in 2.), the same clients; server CPU per request beside
 #      requests/s. Nothing is pinned here (a server of two threads cannot be pinned to one
@@ -17,7 +21,8 @@
 #   bench/io/run.sh
 #
 # Knobs (environment): REPS=3 DURATION=10 (seconds per measurement) CONNS=64 BODY=4096
-#   BIG_CONNS=10000 SERVER_CPU=1 CLIENT_CPU=0 LOOPS=2 (0 or 1: no section 4)
+#   BIG_CONNS=10000 SERVER_CPU=1 CLIENT_CPU=0 LOOPS=2 (0 or 1: no section 4) EPOLL=1 (0: no
+#   section 5)
 #   KEEP=1 (keep the raw logs)
 #   QUICK=1: REPS=1 DURATION=2 BIG_CONNS=1000, to check the script itself.
 #
@@ -53,6 +58,7 @@ QUIET_WAIT=${QUIET_WAIT:-60}
 NOISE_PCT=${NOISE_PCT:-10}
 RETRIES=${RETRIES:-3}
 ECHO_SIZES=(64 4096)
+EPOLL=${EPOLL:-1}
 
 say() { printf '%s\n' "$*"; }
 elapsed() { printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)); } # since the script started
@@ -593,6 +599,83 @@ if ((LOOPS >= 2)); then
     stop_server "$ee2_pid" echo_epoll
 fi
 
+# ---- 5. the epoll backend: TASKRING_BACKEND=epoll vs io_uring vs nginx, and vs echo_epoll -----
+if ((EPOLL == 1)); then
+    server_pin=(taskset -c "$SERVER_CPU")
+    client_pin=(taskset -c "$CLIENT_CPU")
+    step "epoll backend: http_server (TASKRING_BACKEND=epoll) vs http_server (io_uring) vs nginx (1 worker), echo_server (epoll) vs echo_epoll; pinned, x$REPS"
+    start_server "$tmp/http_server.epoll.log" env TASKRING_BACKEND=epoll "$http_server" --port 0 \
+        --body-size "$BODY"
+    he_pid=$server_pid he_port=$server_port
+    start_server "$tmp/http_server.uring.log" "$http_server" --port 0 --body-size "$BODY"
+    hu_pid=$server_pid hu_port=$server_port
+    start_nginx 1
+    ne_pid=$nginx_pid ne_port=$nginx_port
+    check_bodies "http_server (epoll)" "$he_port" nginx "$ne_port"
+    say "  warm-up (2 s each, not counted)"
+    for p in "$he_port" "$hu_port" "$ne_port"; do
+        timeout 40 "${client_pin[@]}" wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$p/" >/dev/null
+    done
+    http_epoll_rps=() http_epoll_p50=() http_epoll_p99=() http_epoll_cpu=()
+    http_uring_rps=() http_uring_p50=() http_uring_p99=() http_uring_cpu=()
+    nginx_e_rps=() nginx_e_p50=() nginx_e_p99=() nginx_e_cpu=() cpu_pairs_e=()
+    for ((rep = 1; rep <= REPS; rep++)); do
+        say " rep $rep/$REPS"
+        wrk_once "$he_port" http_epoll "$he_pid"
+        wrk_once "$hu_port" http_uring "$hu_pid"
+        wrk_once "$ne_port" nginx_e "$ne_pid"
+        cpu_pairs_e+=("$(ratio "${http_epoll_cpu[-1]}" "${nginx_e_cpu[-1]}")")
+    done
+    stop_server "$he_pid" "http_server (epoll)"
+    stop_server "$hu_pid" "http_server (io_uring)"
+    stop_server "$ne_pid" nginx
+    he_rps=$(median "${http_epoll_rps[@]}") he_cpu=$(median "${http_epoll_cpu[@]}")
+    he_p99=$(median "${http_epoll_p99[@]}")
+    hu_rps=$(median "${http_uring_rps[@]}") hu_cpu=$(median "${http_uring_cpu[@]}")
+    hu_p99=$(median "${http_uring_p99[@]}")
+    ne_rps=$(median "${nginx_e_rps[@]}") ne_cpu=$(median "${nginx_e_cpu[@]}")
+    ne_p99=$(median "${nginx_e_p99[@]}")
+    cpu_pair_e=$(median "${cpu_pairs_e[@]}")
+    say "  medians: epoll $he_rps req/s ${he_cpu} us CPU/req | io_uring $hu_rps req/s ${hu_cpu} us" \
+        "CPU/req | nginx $ne_rps req/s ${ne_cpu} us CPU/req; epoll/nginx CPU per-rep" \
+        "${cpu_pairs_e[*]} (median $cpu_pair_e)"
+
+    start_server "$tmp/echo_server.epoll.log" env TASKRING_BACKEND=epoll "$echo_server" --port 0
+    ese_pid=$server_pid ese_port=$server_port
+    start_server "$tmp/echo_epoll.e.log" "$echo_epoll" --port 0
+    eee_pid=$server_pid eee_port=$server_port
+    for size in "${ECHO_SIZES[@]}"; do
+        say " size $size B"
+        timeout 60 "${client_pin[@]}" "$loadgen" --port "$ese_port" --connections "$CONNS" \
+            --size "$size" --seconds 1 >/dev/null # warm-up
+        timeout 60 "${client_pin[@]}" "$loadgen" --port "$eee_port" --connections "$CONNS" \
+            --size "$size" --seconds 1 >/dev/null
+        es_rate=() ee_rate=() pairs=() es_cpu=() ee_cpu=() es_p99=() ee_p99=()
+        for ((rep = 1; rep <= REPS; rep++)); do
+            loadgen_once "$ese_port" echo_server_epoll "$ese_pid" "$CONNS" "$size" "$DURATION" \
+                --warmup 1
+            es_rate+=("$(field msgs_per_s "$lg_line")") es_cpu+=("$lg_per_op")
+            es_p99+=("$(field p99_us "$lg_line")")
+            loadgen_once "$eee_port" echo_epoll "$eee_pid" "$CONNS" "$size" "$DURATION" --warmup 1
+            ee_rate+=("$(field msgs_per_s "$lg_line")") ee_cpu+=("$lg_per_op")
+            ee_p99+=("$(field p99_us "$lg_line")")
+            pairs+=("$(ratio "${es_rate[-1]}" "${ee_rate[-1]}")")
+        done
+        echo_med[ese_rate_$size]=$(median "${es_rate[@]}")
+        echo_med[ese_cpu_$size]=$(median "${es_cpu[@]}")
+        echo_med[ese_p99_$size]=$(median "${es_p99[@]}")
+        echo_med[eee_rate_$size]=$(median "${ee_rate[@]}")
+        echo_med[eee_cpu_$size]=$(median "${ee_cpu[@]}")
+        echo_med[eee_p99_$size]=$(median "${ee_p99[@]}")
+        echo_med[paire_$size]=$(median "${pairs[@]}")
+        say "  medians: echo_server (epoll) ${echo_med[ese_rate_$size]} msg/s | echo_epoll" \
+            "${echo_med[eee_rate_$size]} msg/s | per-rep ratios ${pairs[*]} (median" \
+            "${echo_med[paire_$size]})"
+    done
+    stop_server "$ese_pid" "echo_server (epoll)"
+    stop_server "$eee_pid" echo_epoll
+fi
+
 # ---- summary ---------------------------------------------------------------------------------
 verdict() { # OK-CONDITION(awk expr on a, b) A B
     awk -v a="$2" -v b="$3" "BEGIN {exit !($1)}" && echo "met" || echo "**missed**"
@@ -652,6 +735,28 @@ EOF
         printf '| echo %s B server CPU per message | %s us | %s us | %s | |\n' "$size" \
             "${echo_med[es2_cpu_$size]}" "${echo_med[ee2_cpu_$size]}" \
             "$(ratio "${echo_med[es2_cpu_$size]}" "${echo_med[ee2_cpu_$size]}")"
+    done
+fi
+
+if ((EPOLL == 1)); then
+    cat <<EOF
+
+The epoll backend (TASKRING_BACKEND=epoll), pinned as above, the three HTTP servers alternating in each rep (medians of $REPS)
+
+| measurement | epoll backend | io_uring backend | nginx / echo_epoll | epoll / baseline | per-rep ratio | target | |
+|---|---:|---:|---:|---:|---:|---|---|
+| HTTP server CPU per request | ${he_cpu} us | ${hu_cpu} us | nginx ${ne_cpu} us | $(ratio "$he_cpu" "$ne_cpu") | $cpu_pair_e | <= 1.1x nginx | $(verdict 'a / b <= 1.1' "$he_cpu" "$ne_cpu") |
+| HTTP requests/s (wrk -t1 -c$CONNS, $BODY B body) | $he_rps | $hu_rps | nginx $ne_rps | $(ratio "$he_rps" "$ne_rps") | | | |
+| HTTP p99 latency | ${he_p99} us | ${hu_p99} us | nginx ${ne_p99} us | $(ratio "$he_p99" "$ne_p99") | | | |
+EOF
+    for size in "${ECHO_SIZES[@]}"; do
+        a=${echo_med[ese_rate_$size]} b=${echo_med[eee_rate_$size]}
+        printf '| echo %s B messages/s (%s conns) | %s | | echo_epoll %s | %s | %s | >= 0.95x | %s |\n' \
+            "$size" "$CONNS" "$a" "$b" "$(ratio "$a" "$b")" "${echo_med[paire_$size]}" \
+            "$(verdict 'a / b >= 0.95' "$a" "$b")"
+        printf '| echo %s B server CPU per message | %s us | | %s us | %s | | | |\n' "$size" \
+            "${echo_med[ese_cpu_$size]}" "${echo_med[eee_cpu_$size]}" \
+            "$(ratio "${echo_med[ese_cpu_$size]}" "${echo_med[eee_cpu_$size]}")"
     done
 fi
 
