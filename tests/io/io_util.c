@@ -253,5 +253,13 @@ void io_parse_args(int *argc, char **argv) {
 }
 
 bool io_buffers_checked(void) {
-    return RUNNING_ON_VALGRIND && tr_loop_backend(0) == TR_BACKEND_EPOLL;
+#if !defined(__has_feature)
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+    bool tsan = true; /* task stacks sit near the top of the address space: +4 GiB is not user */
+#else
+    bool tsan = false;
+#endif
+    return (RUNNING_ON_VALGRIND || tsan) && tr_loop_backend(0) == TR_BACKEND_EPOLL;
 }
