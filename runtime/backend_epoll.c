@@ -60,6 +60,7 @@ enum {
 struct ep_fd {
     struct wait_queue waiters; /* waiter.value: the epoll events it waits for */
     uint32_t armed;            /* events of the last MOD/ADD not yet reported (one-shot) */
+    uint32_t drained;          /* EPOLLIN / EPOLLOUT: the last recv or send was short */
     bool in_set;               /* ADDed once: MOD first */
 };
 
@@ -262,8 +263,21 @@ static bool would_block(int e) {
 /* recv, send, recvmsg, sendmsg: MSG_DONTWAIT leaves a blocking fd's flags alone. */
 static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
     bool out = r->kind == IO_SEND || r->kind == IO_SENDMSG;
+    uint32_t dir = out ? EPOLLOUT : EPOLLIN;
     int flags = r->flags | MSG_DONTWAIT | (out ? MSG_NOSIGNAL : 0); /* as io_uring does */
     size_t got = 0; /* recv with MSG_WAITALL: what came before a wait */
+    /* The last recv (send) on this fd was short: the socket had no more (no room), so this
+     * one would most likely say EAGAIN. Ask for readiness first: level-triggered, it is
+     * reported at once if bytes (room) came meanwhile, and the EAGAIN syscall is saved. */
+    struct ep_fd *hint = (r->kind == IO_RECV || r->kind == IO_SEND) && !(r->flags & MSG_DONTWAIT)
+                             ? fd_known(loop->ep, r->fd)
+                             : NULL;
+    if (hint && (hint->drained & dir)) {
+        hint->drained &= ~dir;
+        int rc = fd_wait(loop, self, r->fd, dir);
+        if (rc < 0)
+            return rc;
+    }
     for (;;) {
         ssize_t n;
         switch (r->kind) {
@@ -285,6 +299,12 @@ static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             got += (size_t)n;
             if (r->kind == IO_RECV && (r->flags & MSG_WAITALL) && n > 0 && got < r->len)
                 continue;
+            if (n > 0 && (size_t)n < r->len - (got - (size_t)n) &&
+                (r->kind == IO_RECV || r->kind == IO_SEND)) {
+                struct ep_fd *e = fd_entry(loop->ep, r->fd);
+                if (e)
+                    e->drained |= dir;
+            }
             return done_at_once(loop, self, (int)got);
         }
         int e = errno;
@@ -535,6 +555,8 @@ static int ep_io(struct tr_loop *loop, tr_task *self, struct io_req *r) {
         return done_at_once(loop, self, shutdown(r->fd, r->flags) == 0 ? 0 : neg_errno());
     case IO_CLOSE: {
         struct ep_fd *e = fd_known(loop->ep, r->fd);
+        if (e)
+            e->drained = 0;
         if (e && e->in_set) {
             /* A socket or pipe (epoll took it): close(2) does not block; the number may
              * come back as another file, which is ADDed afresh. */

@@ -9,6 +9,8 @@
  */
 #include "loops.h"
 
+#include <stdatomic.h>
+
 static void *where(void *arg) {
     (void)arg;
     CHECK_EQ(tr_loop_count(), 3);
@@ -177,11 +179,13 @@ struct late {
 };
 
 static struct late late;
+static atomic_bool late_started; /* main waits for it: a task cancelled unstarted never runs */
 
 /* Left running when main returns: the end of tr_run cancels it, and then it tries to spawn. */
 static void *spawns_late(void *arg) {
     (void)arg;
     CHECK_LOOP(1);
+    atomic_store(&late_started, true);
     late.sleep_rc = tr_sleep(30000 * MS);
     errno = 0;
     late.t0 = tr_spawn_on(0, nothing, NULL);
@@ -224,6 +228,11 @@ static void *main_task(void *arg) {
     CHECK_EQ(tr_event_free(a.release), 0);
 
     tr_task_release(spawn_on(1, spawns_late, NULL, "spawns-late"));
+    /* Started before main returns, or the end of the runtime may cancel it before it ever
+     * runs (as it may any task not started yet): the epoll backend's doorbell, an eventfd
+     * write, brings the stop as fast as the spawn. */
+    while (!atomic_load(&late_started))
+        tr_sleep(1 * MS);
     return NULL;
 }
 
