@@ -19,6 +19,10 @@
 #             (runs under `setarch -R` when the kernel's ASLR layout breaks TSan)
 #   install   tests/install/run.sh on build/release: find_package and pkg-config consumers
 #   format    clang-format --dry-run --Werror on runtime/ include/ tests/ examples/ bench/
+# Every I/O, loops and example-server test has an epoll twin (NAME_epoll, label "epoll",
+# TASKRING_BACKEND=epoll; NAME_valgrind_epoll in the valgrind stage) and every tests/io
+# program a NAME_seccomp twin (io_uring refused, auto's fallback): each stage runs both
+# backends.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
