@@ -118,6 +118,22 @@ struct backend {
     void (*drain)(struct tr_loop *loop);
 };
 
+/* The io_uring opcode of a call's kind: what a waiter reports (introspect.c) on either
+ * backend. */
+static inline uint8_t io_kind_opcode(uint8_t kind) {
+    static const uint8_t op[] = {
+        [IO_NOP] = IORING_OP_NOP,         [IO_READ] = IORING_OP_READ,
+        [IO_WRITE] = IORING_OP_WRITE,     [IO_READV] = IORING_OP_READV,
+        [IO_WRITEV] = IORING_OP_WRITEV,   [IO_RECV] = IORING_OP_RECV,
+        [IO_SEND] = IORING_OP_SEND,       [IO_RECVMSG] = IORING_OP_RECVMSG,
+        [IO_SENDMSG] = IORING_OP_SENDMSG, [IO_ACCEPT] = IORING_OP_ACCEPT,
+        [IO_CONNECT] = IORING_OP_CONNECT, [IO_SHUTDOWN] = IORING_OP_SHUTDOWN,
+        [IO_OPENAT] = IORING_OP_OPENAT,   [IO_CLOSE] = IORING_OP_CLOSE,
+        [IO_FSYNC] = IORING_OP_FSYNC,     [IO_POLL] = IORING_OP_POLL_ADD,
+    };
+    return kind < sizeof op ? op[kind] : IORING_OP_NOP;
+}
+
 extern const struct backend backend_uring;
 extern const struct backend backend_epoll;
 

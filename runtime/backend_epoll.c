@@ -163,7 +163,8 @@ static void fd_ready(struct tr_loop *loop, int fd, uint32_t events) {
  * Suspend `self` until fd is ready for `events` (or cancelled, or its deadline: the waiter's
  * timer). 0, -ECANCELED, -ETIME, -ENOMEM, or the epoll_ctl error (-EPERM: not pollable).
  */
-static int fd_wait(struct tr_loop *loop, tr_task *self, int fd, uint32_t events) {
+static int fd_wait(struct tr_loop *loop, tr_task *self, const struct io_req *r, int fd,
+                   uint32_t events) {
     struct epoll_state *ep = loop->ep;
     if (fd < 0)
         return -EBADF;
@@ -179,6 +180,8 @@ static int fd_wait(struct tr_loop *loop, tr_task *self, int fd, uint32_t events)
     }
     struct waiter w;
     waiter_init(&w, loop, self, WAIT_IO, NULL);
+    w.io_opcode = io_kind_opcode(r->kind); /* for reports (introspect.c) */
+    w.io_fd = fd;
     w.value = (void *)(uintptr_t)events;
     wq_push(&e->waiters, &w);
     loop->inflight++;
@@ -274,7 +277,7 @@ static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
                              : NULL;
     if (hint && (hint->drained & dir)) {
         hint->drained &= ~dir;
-        int rc = fd_wait(loop, self, r->fd, dir);
+        int rc = fd_wait(loop, self, r, r->fd, dir);
         if (rc < 0)
             return rc;
     }
@@ -312,7 +315,7 @@ static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             continue;
         if (!would_block(e) || (r->flags & MSG_DONTWAIT))
             return got ? (int)got : -e;
-        int rc = fd_wait(loop, self, r->fd, out ? EPOLLOUT : EPOLLIN);
+        int rc = fd_wait(loop, self, r, r->fd, out ? EPOLLOUT : EPOLLIN);
         if (rc < 0)
             return got ? (int)got : rc;
     }
@@ -348,7 +351,7 @@ static int accept_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             continue;
         if (!would_block(e))
             return -e;
-        int rc = fd_wait(loop, self, r->fd, EPOLLIN);
+        int rc = fd_wait(loop, self, r, r->fd, EPOLLIN);
         if (rc < 0)
             return rc;
     }
@@ -370,7 +373,7 @@ static int connect_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
          * (EAGAIN): wait until writable, then ask again. */
         if (!would_block(e) && e != EINPROGRESS && e != EINTR && e != EALREADY)
             return -e;
-        rc = fd_wait(loop, self, r->fd, EPOLLOUT);
+        rc = fd_wait(loop, self, r, r->fd, EPOLLOUT);
         if (rc < 0)
             return rc;
     }
@@ -389,7 +392,7 @@ static int poll_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             return -EBADF;
         if (p.revents)
             return done_at_once(loop, self, p.revents & (int)(events | POLLERR | POLLHUP));
-        int rc = fd_wait(loop, self, r->fd, events); /* POLL* and EPOLL* bits are the same */
+        int rc = fd_wait(loop, self, r, r->fd, events); /* POLL* and EPOLL* bits are the same */
         if (rc < 0)
             return rc;
     }
@@ -442,7 +445,7 @@ static void *file_job_run(void *arg) {
 }
 
 static int on_worker(struct tr_loop *loop, tr_task *self, struct file_job *j) {
-    int rc = workers_io(loop, self, file_job_run, j);
+    int rc = workers_io(loop, self, file_job_run, j, io_kind_opcode(j->r->kind), j->r->fd);
     if (rc < 0)
         return rc; /* taken back before a worker had it: it never ran */
     j->r->started = true;
@@ -490,7 +493,7 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
         }
         if (!would_block(e))
             return -e;
-        int rc = fd_wait(loop, self, r->fd, out ? EPOLLOUT : EPOLLIN);
+        int rc = fd_wait(loop, self, r, r->fd, out ? EPOLLOUT : EPOLLIN);
         if (rc == -EPERM) /* a regular file whose pages must be read: a worker waits */
             return on_worker(loop, self, &j);
         if (rc < 0)
@@ -518,6 +521,8 @@ static void nop_interrupted(struct waiter *w, int err) {
 static int nop_call(struct tr_loop *loop, tr_task *self) {
     struct nop_call c = {.d = {.run = nop_done}};
     waiter_init(&c.w, loop, self, WAIT_IO, NULL);
+    c.w.io_opcode = IORING_OP_NOP;
+    c.w.io_fd = -1;
     c.w.timer_at = 0;
     c.w.on_interrupt = nop_interrupted;
     later(loop->ep, &c.d);

@@ -98,11 +98,12 @@ void signals_for_new_threads(sigset_t *set);
 void workers_init(struct workers *w, unsigned max);
 /* Stop and join every worker (the runtime's end: no job is queued any more). */
 void workers_destroy(struct workers *w);
-/* A backend's blocking syscall (epoll: files) as fn(arg) on the pool, for `self` on `loop`:
+/* A backend's blocking syscall (epoll: files) as fn(arg) on the pool, for `self` on `loop`
+ * (its wait reports `opcode` on `fd`, introspect.c):
  * 0 once fn has run (its own result is in arg), or -ECANCELED / -ETIME when the task was
  * interrupted before a worker took the job (it never runs), -ENOMEM, -EAGAIN. A job a worker
  * has taken is waited for to its end, whatever comes: fn may be writing into the task's
  * buffer. */
-int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg);
+int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg, uint8_t opcode, int fd);
 
 #endif

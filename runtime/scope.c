@@ -4,8 +4,8 @@
  * each, and each scope its enclosing one, so that an end that does not match is caught.
  *
  * What a scope changes is read by the wait primitive (wait.c): the innermost deadline bounds
- * every wait (wait_admit refuses after it, waiter_init arms the timer for it, io_op.c turns it
- * into a linked timeout); a shield keeps wait_cancel from interrupting a wait and wait_admit
+ * every wait (wait_admit refuses after it, waiter_init arms the timer for it, backend_uring.c turns
+ * it into a linked timeout); a shield keeps wait_cancel from interrupting a wait and wait_admit
  * from refusing one, until it ends.
  */
 #include "internal.h"

@@ -150,13 +150,15 @@ static void job_withdraw(struct waiter *wt, int err) {
         j->interrupted = err;
 }
 
-int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg) {
+int workers_io(struct tr_loop *loop, tr_task *self, tr_fn fn, void *arg, uint8_t opcode, int fd) {
     int rc = wait_admit(self);
     if (rc < 0)
         return rc;
     struct job j = {.fn = fn, .arg = arg, .loop = loop->id};
     struct waiter w;
     waiter_init(&w, loop, self, WAIT_IO, NULL);
+    w.io_opcode = opcode; /* for reports (introspect.c): the call the worker makes */
+    w.io_fd = fd;
     /* The timer is armed before the job is filed: once it is, the wait must happen. */
     if (w.timer_at && task_timer_arm(loop, self, w.timer_at) < 0)
         return -ENOMEM;
