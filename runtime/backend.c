@@ -62,7 +62,9 @@ static void say_fallback(int rc) {
         (void)!write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-int backend_create(struct tr_loop *loop, struct tr_runtime *rt) {
+int backend_create(struct tr_loop *loop, struct tr_runtime *rt, bool decides) {
+    /* Loop 0 is made before the other loops' threads start: what it writes here they read
+     * (pthread_create orders it); they only read. */
     unsigned b = rt->backend;
     if (b == TR_BACKEND_EPOLL) {
         loop->be = &backend_epoll;
@@ -70,7 +72,8 @@ int backend_create(struct tr_loop *loop, struct tr_runtime *rt) {
         loop->be = &backend_uring;
         int rc = backend_uring.init(loop, &rt->opts);
         if (rc == 0) {
-            rt->backend = TR_BACKEND_IO_URING; /* the loops after this one: io_uring too */
+            if (decides)
+                rt->backend = TR_BACKEND_IO_URING; /* the loops after this one: io_uring too */
             return 0;
         }
         if (b == TR_BACKEND_IO_URING || !refused(rc)) {
@@ -79,7 +82,8 @@ int backend_create(struct tr_loop *loop, struct tr_runtime *rt) {
         }
         if (!(rt->opts.flags & TR_OPTION_QUIET))
             say_fallback(rc);
-        rt->backend = TR_BACKEND_EPOLL;
+        if (decides)
+            rt->backend = TR_BACKEND_EPOLL;
         loop->be = &backend_epoll;
     }
     int rc = loop->be->init(loop, &rt->opts);

@@ -138,9 +138,9 @@ extern const struct backend backend_uring;
 extern const struct backend backend_epoll;
 
 /* backend.c: the runtime's choice from tr_options.backend and TASKRING_BACKEND (-EINVAL: no
- * such backend); pick and create loop's backend from it (loop 0's fallback decides for the
- * loops after it). */
+ * such backend); pick and create loop's backend from it (`decides`: loop 0, whose choice, or
+ * fallback, the loops after it take). */
 int backend_choice(const tr_options *opts, unsigned *out);
-int backend_create(struct tr_loop *loop, struct tr_runtime *rt);
+int backend_create(struct tr_loop *loop, struct tr_runtime *rt, bool decides);
 
 #endif

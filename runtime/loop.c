@@ -96,7 +96,7 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
     }
 }
 
-static int loop_create(struct tr_runtime *rt, struct tr_loop **out) {
+static int loop_create(struct tr_runtime *rt, unsigned id, struct tr_loop **out) {
     const tr_options *opts = &rt->opts;
     struct tr_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
@@ -104,7 +104,7 @@ static int loop_create(struct tr_runtime *rt, struct tr_loop **out) {
     size_t stack = opts->stack_size ? opts->stack_size : DEFAULT_STACK;
     size_t idle = opts->max_idle_stacks ? opts->max_idle_stacks : DEFAULT_IDLE_STACKS;
     loop->under_valgrind = RUNNING_ON_VALGRIND != 0;
-    int rc = backend_create(loop, rt);
+    int rc = backend_create(loop, rt, id == 0);
     if (rc == 0)
         rc = stack_pool_init(&loop->stacks, stack,
                              opts->guard_size ? opts->guard_size : DEFAULT_GUARD, idle);
@@ -164,7 +164,7 @@ static int check_options(const tr_options *opts) {
 /* Make loop `id` of rt on the calling thread: its ring belongs to this thread. */
 static int loop_join_runtime(struct tr_runtime *rt, unsigned id, struct tr_loop **out) {
     struct tr_loop *loop;
-    int rc = loop_create(rt, &loop);
+    int rc = loop_create(rt, id, &loop);
     if (rc < 0)
         return rc;
     atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed); /* the loop's memory's */
