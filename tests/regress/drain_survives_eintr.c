@@ -1,9 +1,10 @@
 /*
- * At shutdown io_drain reaps what is still owed by the ring: a listener's accepted
+ * At shutdown the io_uring backend's drain (uring_drain, once io_drain) reaps what is still
+ * owed by the ring: a listener's accepted
  * connections among them. It used to stop at any error from the wait, -EINTR included, so a
  * signal with a handler arriving during shutdown left those completions unreaped and their
  * fds leaked. Simulated at the liburing boundary (this program is linked with
- * -Wl,--wrap=io_uring_submit_and_wait, which only io_drain calls): the wait does its work and
+ * -Wl,--wrap=io_uring_submit_and_wait, which only the drain calls): the wait does its work and
  * then reports -EINTR, as when a signal lands after some completions were posted.
  *
  * On the epoll backend (drain_survives_eintr_epoll) nothing is owed by a kernel at shutdown:
