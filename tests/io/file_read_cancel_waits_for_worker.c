@@ -41,14 +41,16 @@ static void *main_task(void *arg) {
     struct reader a = {.fd = slave}, b = {.fd = slave};
     tr_task *ta = tr_spawn(read_task, &a);
     T_REQUIRE(ta);
-    tr_sleep(20 * MS); /* a is blocked in its read (on a worker, on epoll) */
+    tr_sleep(200 * MS); /* a is blocked in its read (on a worker, on epoll) */
     tr_task *tb = tr_spawn(read_task, &b);
     T_REQUIRE(tb);
     tr_sleep(10 * MS); /* b is queued behind a (one worker) */
 
     T_EQ(tr_task_cancel(tb), 1);
     T_EQ(tr_task_cancel(ta), 1);
-    tr_sleep(30 * MS);
+    for (int i = 0; i < 2000 && !b.returned; i++)
+        tr_sleep(1 * MS);
+    tr_sleep(20 * MS); /* and a little more for a, which must not return */
     T_CHECK(b.returned);
     T_EQ(b.res, -ECANCELED); /* taken back before anyone read for it */
     if (tr_loop_backend(0) == TR_BACKEND_EPOLL)
