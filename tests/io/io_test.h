@@ -82,7 +82,8 @@ void *io_run_with(const tr_options *opts, tr_fn fn, void *arg);
 uint64_t io_now_ns(void);
 /* Valgrind checks a whole buffer a syscall is given, which it sees on the epoll backend (not
  * through io_uring): a deliberately huge length on a small buffer is a valgrind error there;
- * under TSan the kernel refuses such a range from a task stack (EFAULT) on epoll. */
+ * under TSan the kernel refuses such a range from a task stack (EFAULT: the stacks sit near
+ * the top of the address space), on either backend. */
 bool io_buffers_checked(void);
 
 #define MS (1000000ull)

@@ -261,5 +261,5 @@ bool io_buffers_checked(void) {
 #else
     bool tsan = false;
 #endif
-    return (RUNNING_ON_VALGRIND || tsan) && tr_loop_backend(0) == TR_BACKEND_EPOLL;
+    return tsan || (RUNNING_ON_VALGRIND && tr_loop_backend(0) == TR_BACKEND_EPOLL);
 }
