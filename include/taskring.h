@@ -590,7 +590,7 @@ int tr_queue_shutdown(tr_queue *q, bool immediate);
 int tr_queue_task_done(tr_queue *q);
 int tr_queue_join(tr_queue *q);
 
-/* ---- I/O: fiber-blocking calls on io_uring -------------------------------------------------- */
+/* ---- I/O: fiber-blocking calls on io_uring (or epoll) ---------------------------------------- */
 
 /*
  * Each call submits one io_uring operation for the calling task and suspends only that task
@@ -601,6 +601,9 @@ int tr_queue_join(tr_queue *q);
  * -ECANCELED (the task was cancelled: the operation is cancelled in the kernel and the call
  * returns once the kernel is done with the buffer), -ETIME (a deadline scope expired).
  * A negative offset means "the file's current position" (read/write/readv/writev).
+ * On the epoll backend (tr_options.backend) each call makes its syscall without blocking,
+ * waits for the fd's readiness when it would block, and runs files on the worker pool: the
+ * same results, cancellation and deadlines (docs/api.md, "Backends").
  */
 struct iovec;
 struct msghdr;
