@@ -47,6 +47,7 @@ const struct tr_debug_descriptor debug_descriptor = {
     .task_ran_ns = FIELD(struct tr_task, ran_ns),
     .task_custom_name = FIELD(struct tr_task, custom_name),
     .task_scope_deadline_ns = FIELD(struct tr_task, scope_deadline_ns),
+    .task_name_seq = FIELD(struct tr_task, name_seq),
     .loop_id = FIELD(struct tr_loop, id),
     .waiter_size = sizeof(struct waiter),
     .waiter_kind = FIELD(struct waiter, kind),

@@ -18,8 +18,8 @@
 
 #include <stdint.h>
 
-#define TR_DEBUG_MAGIC "taskring-debug" /* 14 characters + NUL, in a 16-byte field */
-#define TR_DEBUG_VERSION 1u
+#define TR_DEBUG_MAGIC "taskring-debug"  /* 14 characters + NUL, in a 16-byte field */
+#define TR_DEBUG_VERSION 2u              /* 2: tr_task.name_seq */
 #define TR_DEBUG_NOTE_NAME "taskring"    /* ELF note owner (namesz 9 with its NUL) */
 #define TR_DEBUG_NOTE_TYPE 0x54520001u   /* desc: int64, descriptor address - desc address */
 #define TR_DEBUG_SYMBOL "taskring_debug" /* the exported symbol */
@@ -54,7 +54,7 @@ struct tr_debug_descriptor {
     /* struct tr_task */
     struct tr_debug_field task_magic_field, task_state, task_slot, task_fn, task_at, task_waiter,
         task_number, task_wait_seq, task_created_ns, task_ran_ns, task_custom_name,
-        task_scope_deadline_ns;
+        task_scope_deadline_ns, task_name_seq;
     /* struct tr_loop: its id */
     struct tr_debug_field loop_id;
     /* struct waiter */

@@ -185,6 +185,11 @@ struct tr_task {
     uint64_t created_ns; /* spawned */
     uint64_t ran_ns;     /* last given the CPU */
     _Atomic(struct name_node *) custom_name;
+    /* Steps before custom_name changes, so before a replaced name can be freed: a reader
+     * outside the process, which holds no pin, that sees the same value around its read of
+     * the text read the current name, not a freed node or one reused at the same address
+     * (taskring-ps). Zero at spawn (record_alloc clears the record). */
+    _Atomic uint32_t name_seq;
     char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
 #if defined(TASKRING_ASAN)
     void *asan_fake_stack;

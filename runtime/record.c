@@ -71,6 +71,8 @@ static inline void push_pending(struct record_pool *p, tr_task *t) {
 /* The record's current custom name. Its replaced names are in the loop's retired list, not
  * here: only a record nobody can reach any more (being reused, or freed) drops this one. */
 static void free_current_name(tr_task *t) {
+    atomic_fetch_add_explicit(&t->name_seq, 1, memory_order_relaxed); /* before the free */
+    atomic_thread_fence(memory_order_release);
     free(atomic_load_explicit(&t->custom_name, memory_order_relaxed));
     atomic_store_explicit(&t->custom_name, NULL, memory_order_relaxed);
 }

@@ -363,6 +363,8 @@ TR_EXPORT int tr_task_set_name(tr_task *t, const char *name) {
      * The old name may still be read through a set or a pinned copy on another thread, so it
      * is retired, not freed, and only after the new one is published. */
     struct name_node *old = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
+    atomic_fetch_add_explicit(&t->name_seq, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* the step is seen before the new pointer */
     atomic_store_explicit(&t->custom_name, node, memory_order_release);
     if (old)
         record_name_retire(t->loop, old);

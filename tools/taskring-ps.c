@@ -541,6 +541,7 @@ struct task {
     uint8_t kind, io_opcode; /* the wait */
     int32_t io_fd;
     uint32_t wait_seq;
+    uint32_t name_seq;
     unsigned loop;
     uint64_t id; /* the number: "Task-N" */
     uint64_t fn, at, waiter, name_ptr, created_ns, ran_ns, scope_deadline;
@@ -593,7 +594,8 @@ static void load_descriptor(uint64_t addr) {
     const struct tr_debug_field *fs[] = {
         &d.task_magic_field, &d.task_state,  &d.task_slot,        &d.task_fn,
         &d.task_at,          &d.task_waiter, &d.task_number,      &d.task_wait_seq,
-        &d.task_created_ns,  &d.task_ran_ns, &d.task_custom_name, &d.task_scope_deadline_ns};
+        &d.task_created_ns,  &d.task_ran_ns, &d.task_custom_name, &d.task_scope_deadline_ns,
+        &d.task_name_seq};
     rec_len = 0;
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
         if (fs[i]->offset + fs[i]->size > d.task_size || fs[i]->size > 8)
@@ -920,6 +922,7 @@ static void decode_record(struct task *t, const unsigned char *rec) {
     t->created_ns = field_u64(rec, d.task_created_ns);
     t->ran_ns = field_u64(rec, d.task_ran_ns);
     t->wait_seq = (uint32_t)field_u64(rec, d.task_wait_seq);
+    t->name_seq = (uint32_t)field_u64(rec, d.task_name_seq);
     t->scope_deadline = field_u64(rec, d.task_scope_deadline_ns);
 }
 
@@ -927,6 +930,7 @@ static bool same_moment(const struct task *t, const unsigned char *rec) {
     return t->state == (uint8_t)field_u64(rec, d.task_state) &&
            t->id == field_u64(rec, d.task_number) &&
            t->wait_seq == (uint32_t)field_u64(rec, d.task_wait_seq) &&
+           t->name_seq == (uint32_t)field_u64(rec, d.task_name_seq) &&
            t->waiter == field_u64(rec, d.task_waiter) &&
            t->name_ptr == field_u64(rec, d.task_custom_name) && t->at == field_u64(rec, d.task_at);
 }
