@@ -10,6 +10,14 @@
  *   ps_target busy        every loop (2) stuck in a spinning task, sleepers beside them
  *   ps_target churn       spawns and finishes tasks flat out, each renaming itself once
  *                         ("churn-N" for its own Task-N number); prints its rate on SIGUSR1
+ *   ps_target longsym     a task "long-symbol" whose function's symbol has 5,012 characters
+ *   ps_target rename K    K sleepers renamed round-robin flat out, each name 202 bytes with
+ *                         its generation at both ends ("0000000042-....-0000000042")
+ *   ps_target awaits      parents ("parent-N" for their own number) that each await a child
+ *                         ("child-of-N") which yields a few times and ends, spawned flat out
+ *                         (~total alive): awaited records are reused all the time
+ *   ps_target names       tasks whose names hold a newline, ESC, C1 controls, bytes that are
+ *                         not UTF-8, and well-formed UTF-8
  */
 #include <taskring.h>
 
@@ -306,6 +314,102 @@ static void *churn_main(void *arg) {
     return NULL;
 }
 
+static void *await_child(void *arg) {
+    for (uintptr_t i = 0; i < (uintptr_t)arg; i++)
+        tr_yield();
+    return NULL;
+}
+
+static void *await_parent(void *arg) {
+    (void)arg;
+    char name[48], renamed[64];
+    if (tr_task_name_copy(tr_current(), name, sizeof name) > 5 && !strncmp(name, "Task-", 5)) {
+        snprintf(renamed, sizeof renamed, "parent-%s", name + 5);
+        tr_task_set_name(tr_current(), renamed);
+        snprintf(renamed, sizeof renamed, "child-of-%s", name + 5);
+        tr_task *c = tr_spawn_named(await_child, (void *)(uintptr_t)(1 + rand() % 4), renamed);
+        if (c) {
+            tr_await(c, NULL);
+            tr_task_release(c);
+        }
+    }
+    return NULL;
+}
+
+static void *awaits_main(void *arg) {
+    (void)arg;
+    printf("READY pid=%d\n", (int)getpid());
+    fflush(stdout);
+    for (;;) {
+        for (int i = 0; i < 64; i++)
+            tr_task_release(tr_spawn(await_parent, NULL));
+        while (tr_task_count() > total)
+            tr_yield();
+    }
+    return NULL;
+}
+
+/* A symbol of 5,012 characters: "long_symbol_" and 5,000 f (an assembler label). */
+#define S10(x) x x x x x x x x x x
+#define LONG_SYMBOL "long_symbol_" S10(S10(S10("fffff")))
+void *ps_long_fn(void *arg) __asm__(LONG_SYMBOL);
+void *ps_long_fn(void *arg) {
+    (void)arg;
+    tr_sleep(HOUR);
+    return NULL;
+}
+
+static void *longsym_main(void *arg) {
+    (void)arg;
+    tr_spawn_named(ps_long_fn, NULL, "long-symbol");
+    tr_sleep(100 * 1000000ull);
+    printf("READY pid=%d\n", (int)getpid());
+    fflush(stdout);
+    tr_sleep(HOUR);
+    return NULL;
+}
+
+/* Renames on and on: a name >= 64 bytes is read in chunks, and a freed name's address is
+ * soon reused by the next rename of the same size. */
+static void *rename_main(void *arg) {
+    (void)arg;
+    size_t k = total;
+    tr_task **ts = calloc(k, sizeof *ts);
+    if (!ts)
+        exit(2);
+    for (size_t i = 0; i < k; i++)
+        ts[i] = tr_spawn(sleeper, NULL);
+    tr_sleep(10 * 1000000ull);
+    printf("READY pid=%d\n", (int)getpid());
+    fflush(stdout);
+    char pad[181], name[256];
+    memset(pad, '.', 180);
+    pad[180] = 0;
+    for (unsigned gen = 0;; gen++) {
+        snprintf(name, sizeof name, "%010u-%s-%010u", gen, pad, gen);
+        tr_task_set_name(ts[gen % k], name);
+        if (gen % 4096 == 0)
+            tr_yield();
+    }
+    return NULL;
+}
+
+static void *names_main(void *arg) {
+    (void)arg;
+    tr_spawn_named(sleeper, NULL,
+                   "evil\n12345    fake-row  waiting 0 0ms 0ms fake_fn -\x1b[31mRED");
+    tr_spawn_named(sleeper, NULL, "bad-utf8-\xff\xfe-end");
+    tr_spawn_named(sleeper, NULL, "c1-\xc2\x9b-csi");
+    tr_spawn_named(sleeper, NULL, "back\\slash-tab\t-cr\r-del\x7f");
+    tr_spawn_named(sleeper, NULL, "utf8-\xc3\xbc-\xe2\x82\xac-ok");
+    tr_spawn_named(sleeper, NULL, "cut-\xe2\x82");
+    tr_sleep(100 * 1000000ull);
+    printf("READY pid=%d\n", (int)getpid());
+    fflush(stdout);
+    tr_sleep(HOUR);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2)
         return 2;
@@ -322,10 +426,15 @@ int main(int argc, char **argv) {
                : !strcmp(argv[1], "unstarted") ? unstarted_main
                : !strcmp(argv[1], "busy")      ? busy_main
                : !strcmp(argv[1], "churn")     ? churn_main
+               : !strcmp(argv[1], "longsym")   ? longsym_main
+               : !strcmp(argv[1], "rename")    ? rename_main
+               : !strcmp(argv[1], "names")     ? names_main
+               : !strcmp(argv[1], "awaits")    ? awaits_main
                                                : NULL;
     if (!fn)
         return 2;
-    if (!strcmp(argv[1], "churn"))
+    if (!strcmp(argv[1], "churn") || !strcmp(argv[1], "rename") || !strcmp(argv[1], "names") ||
+        !strcmp(argv[1], "longsym") || !strcmp(argv[1], "awaits"))
         o.loops = 1;
     int rc = tr_run_with(&o, fn, NULL, NULL);
     fprintf(stderr, "ps_target: tr_run returned %d\n", rc);
