@@ -575,6 +575,29 @@ static char *read_string(uint64_t addr, size_t max) {
     return strdup(buf);
 }
 
+/* Caps of what a descriptor may describe: far above the real sizes (a tr_task is a few
+ * hundred bytes, a lock or listener less), low enough that nothing the reader computes from
+ * them overflows or allocates without bound. */
+enum { MAX_STRUCT = 1 << 16, MAX_CHUNKS_READ = 1 << 20, MAX_SLOTS_PER_CHUNK = 1 << 20 };
+
+__attribute__((noreturn, format(printf, 1, 2))) static void layout_bad(const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    die(EXIT_LAYOUT, "process %d: the layout descriptor (version %u) makes no sense: %s",
+        (int)target, d.version, what);
+}
+
+/* A field of a struct of `size` bytes: inside it, and a width field_u64 reads. */
+static void field_check(const struct tr_debug_field *f, uint32_t size, const char *what) {
+    if ((uint64_t)f->offset + f->size > size ||
+        (f->size != 1 && f->size != 2 && f->size != 4 && f->size != 8))
+        layout_bad("a %s field at offset %u of %u bytes (the %s has %u)", what, f->offset, f->size,
+                   what, size);
+}
+
 /* The descriptor, its names and the objects' offsets. */
 static void load_descriptor(uint64_t addr) {
     if (!peek(addr, &d, sizeof d.magic + 8))
@@ -590,22 +613,36 @@ static void load_descriptor(uint64_t addr) {
     if (d.size != sizeof d || !peek(addr, &d, sizeof d) || d.pointer_size != 8)
         die(EXIT_LAYOUT, "process %d: the layout descriptor (version %u) has an unexpected size",
             (int)target, d.version);
-    /* sanity: the fields must lie inside the records */
+    /* Sanity, in 64-bit arithmetic (a hostile or corrupt descriptor must not make the reader
+     * read outside its buffers, or allocate without bound): every field inside its struct and
+     * 1, 2, 4 or 8 bytes wide, sizes and counts under caps far above the real ones. */
     const struct tr_debug_field *fs[] = {
         &d.task_magic_field, &d.task_state,  &d.task_slot,        &d.task_fn,
         &d.task_at,          &d.task_waiter, &d.task_number,      &d.task_wait_seq,
         &d.task_created_ns,  &d.task_ran_ns, &d.task_custom_name, &d.task_scope_deadline_ns,
         &d.task_name_seq};
+    if (d.task_size == 0 || d.task_size > MAX_STRUCT)
+        layout_bad("a task record of %u bytes", d.task_size);
     rec_len = 0;
     for (size_t i = 0; i < sizeof fs / sizeof *fs; i++) {
-        if (fs[i]->offset + fs[i]->size > d.task_size || fs[i]->size > 8)
-            die(EXIT_LAYOUT, "process %d: the layout descriptor is inconsistent", (int)target);
+        field_check(fs[i], d.task_size, "task");
         if (fs[i]->offset + fs[i]->size > rec_len)
             rec_len = fs[i]->offset + fs[i]->size;
     }
-    if (d.state_count > 64 || d.wait_kind_count > 256 || d.waiter_size > 4096 || !d.registry ||
-        d.waiter_kind.offset + d.waiter_kind.size > d.waiter_size)
-        die(EXIT_LAYOUT, "process %d: the layout descriptor is inconsistent", (int)target);
+    if (d.waiter_size == 0 || d.waiter_size > 4096)
+        layout_bad("a waiter of %u bytes", d.waiter_size);
+    const struct tr_debug_field *ws[] = {&d.waiter_kind, &d.waiter_object, &d.waiter_timer_at,
+                                         &d.waiter_io_opcode, &d.waiter_io_fd};
+    for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+        field_check(ws[i], d.waiter_size, "waiter");
+    if (d.loop_id.size == 0 || d.loop_id.size > 8 || d.loop_id.offset > MAX_STRUCT)
+        layout_bad("the loop id field (offset %u, %u bytes)", d.loop_id.offset, d.loop_id.size);
+    if (d.name_text_offset > MAX_STRUCT)
+        layout_bad("a name text at offset %u", d.name_text_offset);
+    if (d.state_count > 64 || d.wait_kind_count > 256)
+        layout_bad("%u states and %u wait kinds", d.state_count, d.wait_kind_count);
+    if (!d.registry)
+        layout_bad("no slot table");
     uint64_t ptrs[320];
     state_names = xcalloc(d.state_count, sizeof *state_names);
     kind_names = xcalloc(d.wait_kind_count, sizeof *kind_names);
@@ -621,6 +658,9 @@ static void load_descriptor(uint64_t addr) {
         !peek((uintptr_t)d.lock_holder_number_offset, &lock_number_off, 4) ||
         !peek((uintptr_t)d.listener_fd_offset, &listener_fd_off, 4))
         die(EXIT_LAYOUT, "process %d: the object offsets are not readable", (int)target);
+    if (lock_holder_off > MAX_STRUCT || lock_number_off > MAX_STRUCT ||
+        listener_fd_off > MAX_STRUCT)
+        layout_bad("object offsets %u, %u, %u", lock_holder_off, lock_number_off, listener_fd_off);
 }
 
 static const char *state_name(const struct task *t) {
@@ -677,13 +717,18 @@ static uint32_t *radix_order(const uint64_t *key, size_t n) {
  * *n of them, in address order). */
 static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, bool need_sorted) {
     struct tr_debug_registry r;
-    if (!peek((uintptr_t)d.registry, &r, sizeof r) || r.slot_size != 8 || !r.slots_per_chunk ||
-        r.slots_per_chunk > (1u << 20) || r.slots_per_chunk * 8u > SCRATCH)
+    if (!peek((uintptr_t)d.registry, &r, sizeof r))
         die(EXIT_LAYOUT, "process %d: the slot table's description is not readable", (int)target);
+    if (r.slot_size != 8 || !r.slots_per_chunk || r.slots_per_chunk > MAX_SLOTS_PER_CHUNK ||
+        (uint64_t)r.slots_per_chunk * 8u > SCRATCH || r.max_chunks > MAX_CHUNKS_READ)
+        layout_bad("a slot table of %u chunks of %u slots of %u bytes", r.max_chunks,
+                   r.slots_per_chunk, r.slot_size);
     uint32_t count;
     if (!peek((uintptr_t)r.chunk_count, &count, 4))
         die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
-    if (count > r.max_chunks)
+    if ((uint64_t)r.max_chunks * r.slots_per_chunk > (1ull << 32))
+        layout_bad("a slot table of %u chunks of %u slots", r.max_chunks, r.slots_per_chunk);
+    if (count > r.max_chunks) /* claims past the end failed (registry.c): never published */
         count = r.max_chunks;
     uint8_t *occupied = xcalloc(count, 1);
     uint64_t *chunks = xcalloc(count, 8);
@@ -1119,8 +1164,8 @@ static void read_tasks(struct table *tb, int retries, const uint64_t *addr, cons
             t->awaits = find_task(tb, t->object);
         else if (t->kind == d.wait_lock && t->object)
             batch_add(&b, t->object,
-                      lock_number_off + 8 > lock_holder_off + 8 ? lock_number_off + 8
-                                                                : lock_holder_off + 8,
+                      (lock_number_off > lock_holder_off ? lock_number_off : lock_holder_off) +
+                          8u, /* both <= MAX_STRUCT (load_descriptor) */
                       (uint32_t)i);
         else if (t->kind == d.wait_listener && t->object)
             batch_add(&b, t->object, listener_fd_off + 4, (uint32_t)i);
