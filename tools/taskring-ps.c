@@ -561,6 +561,8 @@ struct table {
     uint32_t *order; /* rows by id, for output */
 };
 
+/* A state or wait kind name: a word of printable ASCII, not quoted or escaped anywhere, so
+ * anything else in it (a corrupt or hostile table) becomes '?'. */
 static char *read_string(uint64_t addr, size_t max) {
     char buf[256];
     if (!addr || !peek(addr, buf, sizeof buf)) {
@@ -572,6 +574,9 @@ static char *read_string(uint64_t addr, size_t max) {
     }
     buf[sizeof buf - 1] = 0;
     (void)max;
+    for (char *c = buf; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f || *c == '"' || *c == '\\')
+            *c = '?';
     return strdup(buf);
 }
 
@@ -1212,16 +1217,24 @@ static void table_free(struct table *tb) {
 
 /* ---- output --------------------------------------------------------------------------------- */
 
-/* A line of the listing, built by hand: a million fprintf calls cost more than reading. */
+/* A line of the listing, built by hand: a million fprintf calls cost more than reading.
+ * Every writer keeps n <= LINE_CAP, so the newline (and a NUL) always fit after it: a field
+ * longer than what is left (a 5,000-byte symbol) is cut, never written past the end. */
+enum { LINE_CAP = 4096 - 2 };
 struct line {
-    char buf[4096];
+    char buf[LINE_CAP + 2];
     size_t n;
 };
 
+static void put_char(struct line *l, char c) {
+    if (l->n < LINE_CAP)
+        l->buf[l->n++] = c;
+}
+
 static void put(struct line *l, const char *s) {
-    size_t k = strlen(s);
-    if (k > sizeof l->buf - 2 - l->n)
-        k = sizeof l->buf - 2 - l->n;
+    size_t k = strlen(s), room = l->n >= LINE_CAP ? 0 : LINE_CAP - l->n;
+    if (k > room)
+        k = room;
     memcpy(l->buf + l->n, s, k);
     l->n += k;
 }
@@ -1232,15 +1245,91 @@ static void put_u64(struct line *l, uint64_t v) {
     do
         tmp[k++] = (char)('0' + v % 10);
     while ((v /= 10) && k < 24);
-    while (k && l->n < sizeof l->buf - 2)
-        l->buf[l->n++] = tmp[--k];
+    while (k)
+        put_char(l, tmp[--k]);
 }
 
-/* Pad with spaces to column `col` (at least one space). */
+/* Pad with spaces to column `col` (at least one space, while there is room). */
 static void pad(struct line *l, size_t col) {
     do
-        l->buf[l->n++] = ' ';
-    while (l->n < col && l->n < sizeof l->buf - 2);
+        put_char(l, ' ');
+    while (l->n < col && l->n < LINE_CAP);
+}
+
+/* ---- escaping: every string from the target (names, symbols) is data, not terminal input ---
+ *
+ * The listing and --tree escape as tr_task_repr does (runtime/task.c), without its quotes: a
+ * backslash doubled, \n \r \t, other control bytes (C0, DEL and the C1 controls U+0080 to
+ * U+009F, which some terminals obey too) as \xNN per byte, well-formed UTF-8 as is, every
+ * byte of a malformed sequence as \xNN. A name then is one line, and two names never look
+ * the same. --json writes the exact text, control characters as \u00XX, and the bytes that
+ * are not UTF-8 (which a JSON string cannot hold) as the four characters \xNN. */
+
+/* Length of the well-formed UTF-8 sequence at s[0] >= 0x80 (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF), or 0. The NUL is never a continuation byte. */
+static size_t utf8_len(const unsigned char *s) {
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* s escaped for a terminal into buf (len > 0): cut, never in the middle of an escape or of
+ * a character, where it does not fit. */
+static const char *escape_text(const char *s, char *buf, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        char e[16];
+        size_t k = 0, used = 1;
+        unsigned char c = *p;
+        size_t u = c >= 0x80 ? utf8_len(p) : 0;
+        if (c == '\\' || c == '\n' || c == '\r' || c == '\t') {
+            e[k++] = '\\';
+            e[k++] = c == '\\' ? '\\' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c >= 0x20 && c < 0x7f) {
+            e[k++] = (char)c;
+        } else if (u && !(u == 2 && c == 0xc2 && p[1] < 0xa0)) {
+            memcpy(e, p, u);
+            k = used = u;
+        } else { /* a control byte, a C1 control (both bytes), a malformed byte */
+            used = u ? u : 1;
+            for (size_t i = 0; i < used; i++) {
+                e[k++] = '\\';
+                e[k++] = 'x';
+                e[k++] = hex[p[i] >> 4];
+                e[k++] = hex[p[i] & 15];
+            }
+        }
+        if (n + k >= len)
+            break;
+        memcpy(buf + n, e, k);
+        n += k;
+        p += used;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static void put_escaped(struct line *l, const char *s) {
+    char buf[LINE_CAP + 1];
+    put(l, escape_text(s, buf, l->n >= LINE_CAP ? 1 : LINE_CAP - l->n + 1));
 }
 
 /* "850ms", "12.3s", "4m05s", "3h12m": by hand, this runs a million times. */
@@ -1253,20 +1342,20 @@ static const char *fmt_dur(uint64_t ns, char *buf, size_t len) {
         put(&l, "ms");
     } else if (ms < 60000) {
         put_u64(&l, ms / 1000);
-        l.buf[l.n++] = '.';
+        put_char(&l, '.');
         put_u64(&l, ms % 1000 / 100);
         put(&l, "s");
     } else if (ms < 3600000) {
         put_u64(&l, ms / 60000);
-        l.buf[l.n++] = 'm';
-        l.buf[l.n++] = (char)('0' + ms / 10000 % 6);
-        l.buf[l.n++] = (char)('0' + ms / 1000 % 10);
+        put_char(&l, 'm');
+        put_char(&l, (char)('0' + ms / 10000 % 6));
+        put_char(&l, (char)('0' + ms / 1000 % 10));
         put(&l, "s");
     } else {
         put_u64(&l, ms / 3600000);
-        l.buf[l.n++] = 'h';
-        l.buf[l.n++] = (char)('0' + ms / 600000 % 6);
-        l.buf[l.n++] = (char)('0' + ms / 60000 % 10);
+        put_char(&l, 'h');
+        put_char(&l, (char)('0' + ms / 600000 % 6));
+        put_char(&l, (char)('0' + ms / 60000 % 10));
         put(&l, "m");
     }
     if (len) {
@@ -1293,10 +1382,22 @@ static const char *task_name(const struct task *t, char *buf, size_t len) {
     return buf;
 }
 
+/* What the listing and --tree show: the name escaped (ESCAPED bytes hold any name). */
+enum { ESCAPED = 4 * NAME_MAX_SHOWN + 1 };
+static const char *shown_name(const struct task *t, char *buf, size_t len) {
+    char nb[48];
+    return escape_text(task_name(t, nb, sizeof nb), buf, len);
+}
+
+static const char *shown_symbol(uint64_t addr, char *buf, size_t len) {
+    char sb[256];
+    return escape_text(symbol_of(addr, sb, sizeof sb), buf, len);
+}
+
 /* What t waits on, in words: "sleep in 1.2s", "io recv fd 5", "await task 7 (worker)". */
 static const char *describe_wait(const struct table *tb, const struct task *t, char *buf,
                                  size_t len) {
-    char a[64], s[256];
+    char a[64], s[ESCAPED];
     if (!t->valid || !t->waiter) {
         snprintf(buf, len, "-");
         return buf;
@@ -1311,7 +1412,7 @@ static const char *describe_wait(const struct table *tb, const struct task *t, c
         if (t->awaits >= 0) {
             const struct task *o = &tb->t[t->awaits];
             n = snprintf(buf, len, "%s task %" PRIu64 " (%s)", kind_name(t->kind), o->id,
-                         task_name(o, s, sizeof s));
+                         shown_name(o, s, sizeof s));
         } else if (t->detail >= 0)
             n = snprintf(buf, len, "%s task %" PRId64, kind_name(t->kind), t->detail);
         else
@@ -1323,7 +1424,7 @@ static const char *describe_wait(const struct table *tb, const struct task *t, c
     else if (t->kind == d.wait_lock)
         n = snprintf(buf, len, "lock 0x%" PRIx64, t->object);
     else if (!strcmp(kind_name(t->kind), "thread"))
-        n = snprintf(buf, len, "thread %s", symbol_of(t->object, s, sizeof s));
+        n = snprintf(buf, len, "thread %s", shown_symbol(t->object, s, sizeof s));
     else
         n = snprintf(buf, len, "%s 0x%" PRIx64, kind_name(t->kind), t->object);
     if (t->timer_at && n > 0 && (size_t)n < len)
@@ -1352,7 +1453,7 @@ static void print_list(const struct table *tb, FILE *out) {
         } else {
             size_t c = l.n;
             if (t->name) {
-                put(&l, t->name);
+                put_escaped(&l, t->name);
             } else {
                 put(&l, "Task-");
                 put_u64(&l, t->id);
@@ -1377,11 +1478,11 @@ static void print_list(const struct table *tb, FILE *out) {
                               : "never");
             pad(&l, c + 8);
             c = l.n;
-            put(&l, symbol_of(t->fn, sb, sizeof sb));
+            put_escaped(&l, symbol_of(t->fn, sb, sizeof sb));
             pad(&l, c + 25);
             put(&l, describe_wait(tb, t, wb, sizeof wb));
         }
-        l.buf[l.n++] = '\n';
+        l.buf[l.n++] = '\n'; /* n <= LINE_CAP: room for it */
         fwrite(l.buf, 1, l.n, out);
     }
 }
@@ -1395,13 +1496,21 @@ static void print_list_footer(size_t n, size_t torn, FILE *out) {
 
 static void json_string(FILE *out, const char *s) {
     fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t u = *p >= 0x80 ? utf8_len(p) : 0;
         if (*p == '"' || *p == '\\')
             fprintf(out, "\\%c", *p);
         else if (*p < 0x20 || *p == 0x7f)
             fprintf(out, "\\u%04x", *p);
-        else
+        else if (*p < 0x80)
             fputc(*p, out);
+        else if (u == 2 && *p == 0xc2 && p[1] < 0xa0) /* a C1 control: U+0080 to U+009F */
+            fprintf(out, "\\u%04x", p[1]);
+        else if (u)
+            fwrite(p, 1, u, out);
+        else /* not UTF-8: no JSON string holds the byte, so its escape as text */
+            fprintf(out, "\\\\x%02x", *p);
+        p += u ? u : 1;
     }
     fputc('"', out);
 }
@@ -1503,10 +1612,10 @@ struct tree {
 static void tree_print(struct tree *tr, uint32_t i, const char *prefix, bool last, int depth,
                        uint32_t skip) {
     const struct task *t = &tr->tb->t[i];
-    char nb[48], sb[256], wb[512];
+    char nb[ESCAPED], sb[1024], wb[512];
     fprintf(tr->out, "%s%s%s (id %" PRIu64 ", %s, %s)", prefix,
-            depth ? (last ? "└── " : "├── ") : "", t->torn ? "?" : task_name(t, nb, sizeof nb),
-            t->id, state_name(t), t->valid ? symbol_of(t->fn, sb, sizeof sb) : "?");
+            depth ? (last ? "└── " : "├── ") : "", t->torn ? "?" : shown_name(t, nb, sizeof nb),
+            t->id, state_name(t), t->valid ? shown_symbol(t->fn, sb, sizeof sb) : "?");
     if (t->valid && t->waiter && (t->awaits < 0 || t->kind == d.wait_lock))
         fprintf(tr->out, " %s %s", t->awaits < 0 ? "waits:" : "via",
                 describe_wait(tr->tb, t, wb, sizeof wb));
@@ -1592,15 +1701,15 @@ static void print_tree(const struct table *tb, FILE *out) {
             tree_print(&tr, i, "", true, 0, UINT32_MAX);
     }
     for (size_t c = 0; c < ncycles; c++) {
-        char nb[48];
+        char nb[ESCAPED];
         fprintf(out, "await cycle %zu:", c + 1);
         size_t j = cycle_start[c];
         do {
-            fprintf(out, " %s (id %" PRIu64 ") ->", task_name(&tb->t[j], nb, sizeof nb),
+            fprintf(out, " %s (id %" PRIu64 ") ->", shown_name(&tb->t[j], nb, sizeof nb),
                     tb->t[j].id);
             j = (size_t)tb->t[j].awaits;
         } while (j != cycle_start[c]);
-        fprintf(out, " %s (id %" PRIu64 ")\n", task_name(&tb->t[j], nb, sizeof nb), tb->t[j].id);
+        fprintf(out, " %s (id %" PRIu64 ")\n", shown_name(&tb->t[j], nb, sizeof nb), tb->t[j].id);
         /* each member with its awaiters outside the cycle */
         do {
             size_t from = (size_t)tb->t[j].awaits; /* skip the cycle's own edge into j */
