@@ -546,7 +546,11 @@ struct task {
     uint64_t id; /* the number: "Task-N" */
     uint64_t fn, at, waiter, name_ptr, created_ns, ran_ns, scope_deadline;
     uint64_t object, timer_at;
-    int64_t detail; /* a lock's holder id, a listener's fd; -1: unknown */
+    int64_t detail; /* a lock's holder id, a listener's fd, an awaited task's id; -1: unknown */
+    /* An await's task: the number its record held while this row's reads agreed (read
+     * between them, so of the task awaited then, not of a later user of the record). */
+    uint64_t awaited_id;
+    bool awaited_known;
     int64_t awaits; /* row of the task it waits for (await, a lock's holder); -1: none */
     char *name;     /* custom name, or NULL: "Task-<id>" */
 };
@@ -917,8 +921,9 @@ static void count_tasks(struct counts *c) {
     big_free(slot, n, 8);
 }
 
-/* The row of the task at addr (t[] is in address order), or -1. */
-static int64_t find_task(const struct table *tb, uint64_t addr) {
+/* The row of the task at addr with number id (t[] is in address order), or -1: records are
+ * reused, numbers are not, so an address alone may name a later task. */
+static int64_t find_task(const struct table *tb, uint64_t addr, uint64_t id) {
     size_t lo = 0, hi = tb->n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -927,7 +932,10 @@ static int64_t find_task(const struct table *tb, uint64_t addr) {
         else
             hi = mid;
     }
-    return lo < tb->n && tb->t[lo].addr == addr ? (int64_t)lo : -1;
+    for (; lo < tb->n && tb->t[lo].addr == addr; lo++)
+        if (tb->t[lo].valid && tb->t[lo].id == id)
+            return (int64_t)lo;
+    return -1;
 }
 
 /* A lock (its holder, when that task is listed and still has the holder's number: records are
@@ -946,17 +954,11 @@ static void object_read(void *ctx, uint32_t tag, const unsigned char *obj) {
     uint64_t holder, number;
     memcpy(&holder, obj + lock_holder_off, 8);
     memcpy(&number, obj + lock_number_off, 8);
-    int64_t h = holder ? find_task(tb, holder) : -1;
-    if (h >= 0 && tb->t[h].valid && tb->t[h].id == number) {
+    int64_t h = holder ? find_task(tb, holder, number) : -1;
+    if (h >= 0) {
         t->detail = (int64_t)number;
         t->awaits = h; /* waits for the holder: an edge of --tree, maybe of a cycle */
     }
-}
-
-static void awaited_read(void *ctx, uint32_t tag, const unsigned char *rec) {
-    struct table *tb = ctx;
-    if (rec && field_u64(rec, d.task_magic_field) == d.task_magic)
-        tb->t[tag].detail = (int64_t)field_u64(rec, d.task_number);
 }
 
 /* ---- the full read: each record, its waiter and name, the record again --------------------- */
@@ -990,6 +992,15 @@ struct pass {
     uint32_t *again; /* rows whose second read disagreed */
     size_t nagain;
 };
+
+/* The awaited task's record, read between a row's two reads. */
+static void awaited_read(void *ctx, uint32_t tag, const unsigned char *rec) {
+    struct task *t = &((struct pass *)ctx)->tb->t[tag];
+    if (rec && field_u64(rec, d.task_magic_field) == d.task_magic) {
+        t->awaited_id = field_u64(rec, d.task_number);
+        t->awaited_known = true;
+    }
+}
 
 static void first_read(void *ctx, uint32_t tag, const unsigned char *rec) {
     struct task *t = &((struct pass *)ctx)->tb->t[tag];
@@ -1119,6 +1130,14 @@ static void read_tasks(struct table *tb, int retries, const uint64_t *addr, cons
                 batch_add(&b, t->waiter, d.waiter_size, todo[j]);
         }
         batch_run(&b, waiter_read, &p);
+        batch_reset(&b); /* an await's task: its number while the waiter is this wait's */
+        for (size_t j = 0; j < ntodo; j++) {
+            struct task *t = &tb->t[todo[j]];
+            t->awaited_known = false;
+            if (t->waiter && t->object && (t->kind == d.wait_task || t->kind == d.wait_tasks))
+                batch_add(&b, t->object, rec_len, todo[j]);
+        }
+        batch_run(&b, awaited_read, &p);
         batch_reset(&b);
         for (size_t j = 0; j < ntodo; j++) {
             struct task *t = &tb->t[todo[j]];
@@ -1165,9 +1184,10 @@ static void read_tasks(struct table *tb, int retries, const uint64_t *addr, cons
         t->loop = t->valid ? loop_id_of(t->at) : UINT_MAX;
         if (!t->valid || !t->waiter)
             continue;
-        if (t->kind == d.wait_task || t->kind == d.wait_tasks)
-            t->awaits = find_task(tb, t->object);
-        else if (t->kind == d.wait_lock && t->object)
+        if ((t->kind == d.wait_task || t->kind == d.wait_tasks) && t->awaited_known) {
+            t->awaits = find_task(tb, t->object, t->awaited_id);
+            t->detail = (int64_t)t->awaited_id; /* outside this window, or not listed */
+        } else if (t->kind == d.wait_lock && t->object)
             batch_add(&b, t->object,
                       (lock_number_off > lock_holder_off ? lock_number_off : lock_holder_off) +
                           8u, /* both <= MAX_STRUCT (load_descriptor) */
@@ -1176,15 +1196,6 @@ static void read_tasks(struct table *tb, int retries, const uint64_t *addr, cons
             batch_add(&b, t->object, listener_fd_off + 4, (uint32_t)i);
     }
     batch_run(&b, object_read, tb);
-    /* an awaited task outside this window (or not listed): its id from its record */
-    batch_reset(&b);
-    for (size_t i = 0; i < n; i++) {
-        struct task *t = &tb->t[i];
-        if (t->valid && t->waiter && t->awaits < 0 && t->object &&
-            (t->kind == d.wait_task || t->kind == d.wait_tasks))
-            batch_add(&b, t->object, rec_len, (uint32_t)i);
-    }
-    batch_run(&b, awaited_read, tb);
     tb->b = b;
     bool up = true, down = true;
     for (size_t i = 1; i < n && (up || down); i++) {
@@ -1658,6 +1669,7 @@ static void print_tree(const struct table *tb, FILE *out) {
     uint8_t *in_cycle = xcalloc(n, 1);
     size_t ncycles = 0;
     uint32_t *cycle_start = xcalloc(n, 4);
+    uint32_t *cycle_pred = xcalloc(n, 4); /* a cycle member's predecessor in its cycle */
     for (size_t s = 0; s < n; s++) {
         size_t i = s;
         while (colour[i] == 0) {
@@ -1684,7 +1696,9 @@ static void print_tree(const struct table *tb, FILE *out) {
                 j = i;
                 do {
                     in_cycle[j] = 1;
-                    j = (size_t)tb->t[j].awaits;
+                    size_t next = (size_t)tb->t[j].awaits;
+                    cycle_pred[next] = (uint32_t)j; /* the cycle's own edge into next */
+                    j = next;
                 } while (j != i);
             }
         }
@@ -1711,14 +1725,8 @@ static void print_tree(const struct table *tb, FILE *out) {
         } while (j != cycle_start[c]);
         fprintf(out, " %s (id %" PRIu64 ")\n", shown_name(&tb->t[j], nb, sizeof nb), tb->t[j].id);
         /* each member with its awaiters outside the cycle */
-        do {
-            size_t from = (size_t)tb->t[j].awaits; /* skip the cycle's own edge into j */
-            uint32_t skip = UINT32_MAX;
-            for (size_t k = 0; k < n && skip == UINT32_MAX; k++)
-                if (in_cycle[k] && tb->t[k].awaits == (int64_t)j)
-                    skip = (uint32_t)k;
-            (void)from;
-            tree_print(&tr, (uint32_t)j, "  ", true, 0, skip);
+        do { /* skip the cycle's own edge into j */
+            tree_print(&tr, (uint32_t)j, "  ", true, 0, cycle_pred[j]);
             j = (size_t)tb->t[j].awaits;
         } while (j != cycle_start[c]);
     }
@@ -1729,6 +1737,7 @@ static void print_tree(const struct table *tb, FILE *out) {
     free(colour);
     free(in_cycle);
     free(cycle_start);
+    free(cycle_pred);
     free(tr.first);
     free(tr.next);
 }

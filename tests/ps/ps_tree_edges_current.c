@@ -36,7 +36,9 @@ int main(void) {
                   "run %zu: parent-%lu under %s", run, n, root);
         }
     }
-    CHECK(edges > 0, "no edge in %zu runs", runs);
+    /* Under valgrind the reader is so slow that nearly every awaiter's row tears or ends
+     * between its reads: there the runs check for memory errors and wrong edges only. */
+    CHECK(edges > 0 || getenv("PS_WRAPPER"), "no edge in %zu runs", runs);
     ps_stop(&c);
     printf("ps_tree_edges_current: OK (%zu edges in %zu runs)\n", edges, runs);
     return 0;
