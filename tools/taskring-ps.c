@@ -8,8 +8,10 @@
  * symbol taskring_debug) in the ELF files the target maps, then reads the slot table, the task
  * records, their waiters and names with process_vm_readv, many iovecs per call. The target
  * changes while it is read, so every row is validated seqlock-style (the record read twice
- * around its waiter and name: same wait_seq, waiter, name, number, magic, state), retried,
- * and shown as torn when it kept changing. docs/taskring-ps.1 lists the exit statuses.
+ * around its waiter and name: same wait_seq, name_seq, waiter, name, number, magic, state),
+ * retried, and shown as torn when it kept changing. Everything from the target is data: the
+ * descriptor is checked before use, names and symbols are escaped on output.
+ * docs/taskring-ps.1 lists the exit statuses.
  */
 #define _GNU_SOURCE
 #include "debug_layout.h"
