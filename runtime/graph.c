@@ -25,6 +25,7 @@
 
 struct tr_graph {
     tr_graph_node *nodes;
+    bool *open; /* per node: on the path being walked (a frame on the walk's stack) */
     size_t len, cap;
     /* The tasks in the graph, open addressing: task -> 1 + node index. */
     tr_task **seen_keys;
@@ -116,6 +117,12 @@ static size_t add_node(tr_graph *g, tr_task *t, size_t parent, enum tr_graph_dir
             return SIZE_MAX;
         }
         g->nodes = nodes;
+        bool *open = realloc_array(g->open, cap, sizeof *open);
+        if (!open) {
+            g->failed = true;
+            return SIZE_MAX;
+        }
+        g->open = open;
         g->cap = cap;
     }
     if ((g->len + 1) * 2 > g->seen_cap && !seen_grow(g)) {
@@ -134,13 +141,12 @@ static size_t add_node(tr_graph *g, tr_task *t, size_t parent, enum tr_graph_dir
     n->via = via;
     n->object = object;
     node_wait(g, n);
-    /* On its own path (the chain back to the root): a cycle closes here. */
-    for (size_t p = parent; p != SIZE_MAX; p = g->nodes[p].parent)
-        if (g->nodes[p].task == t) {
-            n->cycle = true;
-            break;
-        }
+    g->open[i] = false;
+    /* On its own path (the chain back to the root): a cycle closes here. A task's nodes on
+     * the path are followed ones, so its first node, and the path is what is open now. */
     size_t *slot = seen_slot(g, t);
+    if (*slot && g->open[*slot - 1])
+        n->cycle = true;
     if (*slot && !n->cycle)
         n->seen = true;
     else if (!*slot) {
@@ -158,61 +164,153 @@ static bool followed(const tr_graph *g, size_t i) {
     return i != SIZE_MAX && !n->cycle && !n->seen && !n->remote;
 }
 
-static void down(tr_graph *g, size_t i);
-
-struct member_ctx {
-    tr_graph *g;
-    size_t parent;
-    const void *group;
+/*
+ * The walks are depth first on an explicit stack on the heap, not the C stack: a chain of
+ * 20000 awaits is 20000 frames deep, which a task's 64 KiB stack cannot hold as recursion.
+ * The frames on the stack are the path from the root to the node being expanded, each node
+ * marked open while it is there: a task met again whose first node is open closes a cycle
+ * (add_node), in O(1) instead of a walk up the path.
+ */
+struct frame {
+    size_t node;
+    bool started;
+    const struct waiter *cursor; /* up: the next waiter of the node's done queue */
+    tr_task **members;           /* down through a group: its members, collected */
+    size_t count, pos;
 };
 
-static void member_down(tr_task *m, void *ctx) {
-    struct member_ctx *c = ctx;
-    size_t k = add_node(c->g, m, c->parent, TR_GRAPH_AWAITS, TR_VIA_GROUP, c->group);
-    if (k != SIZE_MAX && followed(c->g, k))
-        down(c->g, k);
+struct walk {
+    struct frame *f;
+    size_t top, cap;
+};
+
+static bool walk_push(tr_graph *g, struct walk *k, size_t node) {
+    if (k->top == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        struct frame *f = realloc_array(k->f, cap, sizeof *f);
+        if (!f) {
+            g->failed = true;
+            return false;
+        }
+        k->f = f, k->cap = cap;
+    }
+    k->f[k->top++] = (struct frame){.node = node};
+    g->open[node] = true;
+    return true;
 }
 
-/* Whom node i's task waits for. Recursion only through groups (a group's members), and the
- * chain itself is a loop: depth of C stack stays that of the groups nested in each other. */
-static void down(tr_graph *g, size_t i) {
-    while (i != SIZE_MAX && followed(g, i) && !g->failed) {
-        tr_task *t = g->nodes[i].task;
-        const struct waiter *w = t->waiter;
-        if (!w || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
-            return;
-        tr_task *next = NULL;
-        enum tr_graph_via via = TR_VIA_AWAIT;
-        switch (w->kind) {
-        case WAIT_TASK:
-            next = (tr_task *)w->object;
-            break;
-        case WAIT_TASKS:
-            next = (tr_task *)w->object; /* the first unfinished one */
-            via = TR_VIA_GATHER;
-            break;
-        case WAIT_LOCK:
-            next = lock_holder(w->object);
-            via = TR_VIA_LOCK;
-            break;
-        case WAIT_GROUP: {
-            struct member_ctx c = {g, i, w->object};
-            group_for_each_member(w->object, member_down, &c);
+static void walk_pop(tr_graph *g, struct walk *k) {
+    struct frame *f = &k->f[--k->top];
+    g->open[f->node] = false;
+    free(f->members);
+}
+
+static void walk_end(tr_graph *g, struct walk *k) {
+    while (k->top)
+        walk_pop(g, k);
+    free(k->f);
+}
+
+struct members {
+    tr_task **t;
+    size_t len, cap;
+    bool failed;
+};
+
+static void collect_member(tr_task *m, void *ctx) {
+    struct members *c = ctx;
+    if (c->failed)
+        return;
+    if (c->len == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 8;
+        tr_task **t = realloc_array(c->t, cap, sizeof *t);
+        if (!t) {
+            c->failed = true;
             return;
         }
-        default:
-            return; /* a sleep, I/O, an event...: the chain ends in that object */
-        }
-        i = add_node(g, next, i, TR_GRAPH_AWAITS, via, w->kind == WAIT_LOCK ? w->object : next);
+        c->t = t, c->cap = cap;
     }
+    c->t[c->len++] = m;
+}
+
+/* Whom node i's task waits for: one task down a chain (await, gather, a lock's holder), or
+ * every member of the group it waits on, each followed before the next is added. */
+static void down(tr_graph *g, size_t root) {
+    struct walk k = {0};
+    if (!walk_push(g, &k, root))
+        return;
+    while (k.top && !g->failed) {
+        struct frame *f = &k.f[k.top - 1];
+        size_t i = f->node, child = SIZE_MAX;
+        if (f->started) {
+            if (f->pos < f->count) {
+                const void *group = g->nodes[i].task->waiter->object;
+                child = add_node(g, f->members[f->pos++], i, TR_GRAPH_AWAITS, TR_VIA_GROUP, group);
+            } else {
+                walk_pop(g, &k);
+                continue;
+            }
+        } else {
+            f->started = true;
+            tr_task *t = g->nodes[i].task;
+            const struct waiter *w = t->waiter;
+            if (!w || atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_SUSPENDED)
+                continue;
+            tr_task *next = NULL;
+            enum tr_graph_via via = TR_VIA_AWAIT;
+            switch (w->kind) {
+            case WAIT_TASK:
+                next = (tr_task *)w->object;
+                break;
+            case WAIT_TASKS:
+                next = (tr_task *)w->object; /* the first unfinished one */
+                via = TR_VIA_GATHER;
+                break;
+            case WAIT_LOCK:
+                next = lock_holder(w->object);
+                via = TR_VIA_LOCK;
+                break;
+            case WAIT_GROUP: {
+                struct members c = {0};
+                group_for_each_member(w->object, collect_member, &c);
+                if (c.failed) {
+                    free(c.t);
+                    g->failed = true;
+                }
+                f->members = c.t, f->count = c.len;
+                continue;
+            }
+            default:
+                continue; /* a sleep, I/O, an event...: the chain ends in that object */
+            }
+            child =
+                add_node(g, next, i, TR_GRAPH_AWAITS, via, w->kind == WAIT_LOCK ? w->object : next);
+        }
+        if (child != SIZE_MAX && followed(g, child))
+            walk_push(g, &k, child); /* may move k.f: f is not used after this */
+    }
+    walk_end(g, &k);
 }
 
 /* Who waits for node i's task: every waiter in its `done` queue, and up from each. */
-static void up(tr_graph *g, size_t i) {
-    if (i == SIZE_MAX || g->failed)
+static void up(tr_graph *g, size_t root) {
+    struct walk k = {0};
+    if (!walk_push(g, &k, root))
         return;
-    tr_task *t = g->nodes[i].task;
-    for (const struct waiter *w = t->done.head; w && !g->failed; w = w->next) {
+    while (k.top && !g->failed) {
+        struct frame *f = &k.f[k.top - 1];
+        size_t i = f->node;
+        tr_task *t = g->nodes[i].task;
+        if (!f->started) {
+            f->started = true;
+            f->cursor = t->done.head;
+        }
+        const struct waiter *w = f->cursor;
+        if (!w) {
+            walk_pop(g, &k);
+            continue;
+        }
+        f->cursor = w->next;
         tr_task *a = w->task;
         enum tr_graph_via via = TR_VIA_AWAIT;
         const void *object = t;
@@ -226,16 +324,18 @@ static void up(tr_graph *g, size_t i) {
         }
         if (!a)
             continue;
-        size_t k = add_node(g, a, i, TR_GRAPH_AWAITED_BY, via, object);
-        if (k != SIZE_MAX && followed(g, k))
-            up(g, k);
+        size_t c = add_node(g, a, i, TR_GRAPH_AWAITED_BY, via, object);
+        if (c != SIZE_MAX && followed(g, c))
+            walk_push(g, &k, c); /* may move k.f: f is not used after this */
     }
+    walk_end(g, &k);
 }
 
 static void graph_release(tr_graph *g) {
     for (size_t i = 0; i < g->len; i++)
         tr_task_release(g->nodes[i].task);
     free(g->nodes);
+    free(g->open);
     free(g->seen_keys);
     free(g->seen_vals);
     free(g);
