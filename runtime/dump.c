@@ -22,11 +22,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <valgrind/valgrind.h>
 
@@ -186,20 +189,61 @@ static struct {
 
 enum { SIG_OUT_BYTES = 4096 };
 
+/* The longest one dump may spend writing: a pipe, socket or tty that nobody drains would
+ * otherwise hold the handler in write(2), every signal masked, its loop stopped, for good. */
+#define SIG_WRITE_BOUND_NS (1000ull * 1000 * 1000)
+
 struct sig_out {
     int fd;
-    bool dead; /* the fd refused a write: stop writing */
+    bool dead;            /* the fd refused a write, or the bound passed: stop writing */
+    bool not_socket;      /* send(2) said ENOTSOCK: write(2) from then on */
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC */
     uint64_t now;
     size_t rows;
     size_t used;
     char buf[SIG_OUT_BYTES];
 };
 
+static uint64_t sig_mono_ns(void) { /* clock_gettime is async-signal-safe */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Write what is buffered without ever blocking past the deadline: poll(2) for room first
+ * (async-signal-safe, like everything here), then at most PIPE_BUF bytes, which a pipe with
+ * room takes whole; a socket is sent to with MSG_DONTWAIT (and MSG_NOSIGNAL: no SIGPIPE).
+ * EAGAIN (a non-blocking fd) polls again. When the bound passes the dump is cut short: the
+ * rest is dropped, and nothing more is said.
+ */
 static void sig_flush(struct sig_out *s) {
     size_t off = 0;
     while (!s->dead && off < s->used) {
-        ssize_t n = write(s->fd, s->buf + off, s->used - off);
-        if (n < 0 && errno == EINTR)
+        uint64_t now = sig_mono_ns();
+        if (now >= s->deadline_ns) {
+            s->dead = true;
+            break;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        int ms = (int)((s->deadline_ns - now + 999999) / 1000000);
+        int r = poll(&p, 1, ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL))) {
+            s->dead = true; /* timed out, or the fd is broken */
+            break;
+        }
+        size_t len = s->used - off < PIPE_BUF ? s->used - off : PIPE_BUF;
+        ssize_t n = -1;
+        if (!s->not_socket) {
+            n = send(s->fd, s->buf + off, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && errno == ENOTSOCK)
+                s->not_socket = true;
+        }
+        if (s->not_socket)
+            n = write(s->fd, s->buf + off, len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n <= 0)
             s->dead = true;
@@ -243,6 +287,8 @@ static void on_dump_signal(int sig) {
     struct sig_out s;
     s.fd = atomic_load(&sig_dump.fd);
     s.dead = false;
+    s.not_socket = false;
+    s.deadline_ns = sig_mono_ns() + SIG_WRITE_BOUND_NS;
     s.now = loop_clock_ns();
     s.rows = 0;
     s.used = 0;
