@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,13 @@ static void on_dump_signal(int sig) {
         errno = saved_errno; /* another thread is dumping: one dump at a time */
         return;
     }
+    if (atomic_load(&sig_dump.signo) == 0) {
+        /* Being turned off (tr_dump_on_signal waits for `busy` after clearing signo): its
+         * fd may be closed, or another file's, by now. */
+        atomic_store(&sig_dump.busy, false);
+        errno = saved_errno;
+        return;
+    }
     struct sig_out s;
     s.fd = atomic_load(&sig_dump.fd);
     s.dead = false;
@@ -348,6 +356,11 @@ TR_EXPORT int tr_dump_on_signal(int signo, int fd) {
     if (old) {
         sig_restore(old);
         atomic_store(&sig_dump.signo, 0);
+        /* A handler already running (on another thread) finishes before we return, so the
+         * caller may close the fd: it takes at most the write bound plus a registry scan. A
+         * handler entered after the store above sees signo 0 and writes nothing. */
+        while (atomic_load(&sig_dump.busy))
+            sched_yield();
     }
     if (signo != 0) {
         if (!sig_dump.pin)
