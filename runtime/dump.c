@@ -69,6 +69,7 @@ struct file_dump {
     uint64_t now;
     size_t rows;
     struct tr_loop *here; /* the caller's loop, NULL on a plain thread */
+    const pin_t *pin;     /* held for the whole scan */
     struct fn_cache *fns;
     bool failed;
     size_t used;
@@ -97,7 +98,7 @@ static bool file_row(tr_task *t, void *ctx) {
     struct file_dump *d = ctx;
     struct task_row r;
     bool exact = d->here && atomic_load_explicit(&t->at, memory_order_acquire) == d->here;
-    task_row_read(t, d->now, exact, &r);
+    task_row_read(t, d->pin, d->now, exact, &r);
     const char *fn = fn_symbol(d->fns, r.fn);
     char stack_buf[ROW_BYTES];
     char *buf = stack_buf;
@@ -141,6 +142,7 @@ static int dump_to(FILE *out, bool json) {
     d->now = loop_clock_ns();
     d->rows = 0;
     d->here = tr_tls_loop;
+    d->pin = pin;
     d->fns = fns;
     d->failed = false;
     d->used = 0;
@@ -266,7 +268,7 @@ static bool sig_row(tr_task *t, void *ctx) {
     struct task_row r;
     /* Never `exact`: the handler may have interrupted this very loop in the middle of
      * changing a lock, so it reads nothing but the task's own published fields. */
-    task_row_read(t, s->now, false, &r);
+    task_row_read(t, sig_dump.pin, s->now, false, &r);
     char row[ROW_BYTES];
     struct text o = {row, sizeof row, 0};
     task_row_text(&r, NULL, &o);

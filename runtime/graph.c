@@ -32,7 +32,8 @@ struct tr_graph {
     size_t *seen_vals;
     size_t seen_cap;
     struct tr_loop *here;
-    bool failed; /* out of memory: the build stops, the call fails */
+    const pin_t *pin; /* held while the graph is built: remote tasks' waits are read */
+    bool failed;      /* out of memory: the build stops, the call fails */
 };
 
 /* A reference, unless the record is no task any more (refs reached 0: it is being retired). */
@@ -96,7 +97,7 @@ static void node_wait(tr_graph *g, tr_graph_node *n) {
         return;
     }
     struct wait_view v;
-    if (!task_wait_view(t, &v)) {
+    if (!task_wait_view(t, g->pin, &v)) {
         n->waits_on = "torn";
     } else if (v.waiting) {
         n->waits_on = wait_kind_name(v.kind);
@@ -360,6 +361,7 @@ static int build_here(void *ctx) {
         free(g);
         return -ENOMEM;
     }
+    g->pin = pin;
     size_t root = add_node(g, b->t, SIZE_MAX, TR_GRAPH_ROOT, TR_VIA_NONE, NULL);
     if (root != SIZE_MAX) {
         /* The root is followed both ways: down if it is here now, up always (its done queue

@@ -10,6 +10,7 @@
  */
 #include "introspect.h"
 
+#include <assert.h>
 #include <string.h>
 
 enum { VIEW_TRIES = 16 };
@@ -43,7 +44,9 @@ read_waiter(const tr_task *t, const struct waiter *w, struct wait_view *v) {
     }
 }
 
-bool task_wait_view(const tr_task *t, struct wait_view *v) {
+bool task_wait_view(const tr_task *t, const pin_t *pin, struct wait_view *v) {
+    assert(pin != NULL); /* the caller's pin covers t's stack while the view is read */
+    (void)pin;
     for (int i = 0; i < VIEW_TRIES; i++) {
         uint32_t before = atomic_load_explicit(&t->wait_seq, memory_order_acquire);
         const struct waiter *w = __atomic_load_n(&t->waiter, __ATOMIC_ACQUIRE);
@@ -238,7 +241,8 @@ static uint64_t since(uint64_t now, uint64_t then) {
     return now > then ? now - then : 0;
 }
 
-void task_row_read(const tr_task *t, uint64_t now_ns, bool exact, struct task_row *r) {
+void task_row_read(const tr_task *t, const pin_t *pin, uint64_t now_ns, bool exact,
+                   struct task_row *r) {
     memset(r, 0, sizeof *r);
     r->now_ns = now_ns;
     /* Written before the record entered the registry (release): stable while it lives. */
@@ -249,7 +253,7 @@ void task_row_read(const tr_task *t, uint64_t now_ns, bool exact, struct task_ro
     struct tr_loop *at = atomic_load_explicit(&((tr_task *)t)->at, memory_order_acquire);
     r->at = at ? at->id : r->loop;
     r->state = atomic_load_explicit(&t->state, memory_order_acquire);
-    r->torn = !task_wait_view(t, &r->wait);
+    r->torn = !task_wait_view(t, pin, &r->wait);
     uint64_t ran = LOAD(t->ran_ns);
     r->idle_ns = ran ? since(now_ns, ran) : UINT64_MAX;
     /* The custom name is freed only once no pin could hold it (record.c): the caller's pin

@@ -22,8 +22,9 @@ struct wait_view {
 /* What t waits on, from any thread: true with *v filled, false when t's wait kept changing
  * under the reader (a few retries): the caller shows the row as torn. The caller holds an
  * epoch pin (a snapshot) that covers t: a reference alone keeps the record, but not the
- * stack its wait is on once the loop has ended. */
-bool task_wait_view(const tr_task *t, struct wait_view *v);
+ * stack its wait is on once the loop has ended. The pin is passed to make that visible at
+ * every call (it must not be NULL; nothing else is done with it). */
+bool task_wait_view(const tr_task *t, const pin_t *pin, struct wait_view *v);
 
 /* ---- rows: one task as tr_dump, tr_dump_json and the signal dump print it ----------------
  *
@@ -66,7 +67,8 @@ struct task_row {
 
 /* `exact`: the caller runs on the loop t is on now (its own thread), so the objects t waits
  * on can be read too (a lock's holder); otherwise only t's own fields are read. */
-void task_row_read(const tr_task *t, uint64_t now_ns, bool exact, struct task_row *r);
+void task_row_read(const tr_task *t, const pin_t *pin, uint64_t now_ns, bool exact,
+                   struct task_row *r);
 
 /* "scheduled", "running", "suspended", "ready", "done", "moving". */
 const char *task_state_name(unsigned state);
