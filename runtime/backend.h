@@ -101,6 +101,10 @@ struct backend {
      * (the listener is freed; no completion is pending). */
     void (*listen_arm)(struct tr_loop *loop, struct be_listen *bl);
     void (*listen_cancel)(struct tr_loop *loop, struct be_listen *bl);
+    /* tr_listener_close: the program may close the fd, and the number be reused, as soon as
+     * this returns: stop touching it (epoll: leave the set, put the flags back) although the
+     * last completion is still to come. NULL: the backend never touches the fd after cancel. */
+    void (*listen_detach)(struct tr_loop *loop, struct be_listen *bl);
     void (*listen_free)(struct tr_loop *loop, struct be_listen *bl);
     /* The turn: is anything queued that needs no wait (unsubmitted SQEs, completions made in
      * user space)? Send it. A busy turn's non-blocking look. Dispatch what has completed. Block

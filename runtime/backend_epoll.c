@@ -696,9 +696,11 @@ static void ep_listen_cancel(struct tr_loop *loop, struct be_listen *bl) {
     later(loop->ep, &bl->later);
 }
 
-static void ep_listen_free(struct tr_loop *loop, struct be_listen *bl) {
+/* Leave the epoll set and put the program's flags back while the fd is still the program's:
+ * once tr_listener_close returns the number may belong to another file (another thread's
+ * socket), and a late EPOLL_CTL_DEL or F_SETFL would act on that file. */
+static void ep_listen_detach(struct tr_loop *loop, struct be_listen *bl) {
     struct epoll_state *ep = loop->ep;
-    later_remove(ep, &bl->later);
     if (bl->registered) {
         epoll_ctl(ep->epfd, EPOLL_CTL_DEL, bl->fd, NULL);
         bl->registered = false;
@@ -709,6 +711,11 @@ static void ep_listen_free(struct tr_loop *loop, struct be_listen *bl) {
     if (bl->saved_flags >= 0)
         fcntl(bl->fd, F_SETFL, bl->saved_flags); /* the program's flags back */
     bl->saved_flags = -1;
+}
+
+static void ep_listen_free(struct tr_loop *loop, struct be_listen *bl) {
+    later_remove(loop->ep, &bl->later);
+    ep_listen_detach(loop, bl); /* nothing left to do when tr_listener_close did it */
 }
 
 /* ---- the doorbell: the port's eventfd, edge-triggered --------------------------------------- */
@@ -866,6 +873,7 @@ const struct backend backend_epoll = {
     .io = ep_io,
     .listen_arm = ep_listen_arm,
     .listen_cancel = ep_listen_cancel,
+    .listen_detach = ep_listen_detach,
     .listen_free = ep_listen_free,
     .pending = ep_pending,
     .flush = ep_flush,

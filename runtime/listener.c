@@ -242,6 +242,8 @@ TR_EXPORT void tr_listener_close(tr_listener *l) {
         return;
     }
     loop->be->listen_cancel(loop, &l->bl);
+    if (loop->be->listen_detach)
+        loop->be->listen_detach(loop, &l->bl); /* the program may close the fd now */
 }
 
 /* At shutdown: listeners the program left open stop re-arming and are freed on their CQE. */
