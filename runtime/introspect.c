@@ -165,6 +165,16 @@ void text_uint(struct text *o, uint64_t v) {
     text_mem(o, d + n, (size_t)(24 - n));
 }
 
+/* A signed decimal (an fd may be -1). */
+static void text_int(struct text *o, int64_t v) {
+    if (v < 0) {
+        text_byte(o, '-');
+        text_uint(o, (uint64_t)0 - (uint64_t)v);
+    } else {
+        text_uint(o, (uint64_t)v);
+    }
+}
+
 void text_hex(struct text *o, uintptr_t v) {
     static const char hex[] = "0123456789abcdef";
     char d[2 + 2 * sizeof v];
@@ -339,12 +349,7 @@ void task_row_text(const struct task_row *r, const char *fn, struct text *o) {
             text_str(o, " op=");
             text_str(o, io_opcode_name(w->io_opcode));
             text_str(o, " fd=");
-            if (w->io_fd < 0) {
-                text_byte(o, '-');
-                text_uint(o, (uint64_t) - (int64_t)w->io_fd);
-            } else {
-                text_uint(o, (uint64_t)w->io_fd);
-            }
+            text_int(o, w->io_fd);
         }
         if (r->wait_task_id) {
             text_str(o, " task=");
@@ -407,12 +412,7 @@ void task_row_json(const struct task_row *r, const char *fn, struct text *o) {
         text_str(o, ",\"op\":\"");
         text_str(o, io_opcode_name(w->io_opcode));
         text_str(o, "\",\"fd\":");
-        if (w->io_fd < 0) {
-            text_byte(o, '-');
-            text_uint(o, (uint64_t) - (int64_t)w->io_fd);
-        } else {
-            text_uint(o, (uint64_t)w->io_fd);
-        }
+        text_int(o, w->io_fd);
     }
     if (r->wait_task_id) {
         text_str(o, ",\"task\":");
