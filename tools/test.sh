@@ -133,7 +133,7 @@ stage_format() {
 
 # ---- driver ----------------------------------------------------------------------------------
 names=() results=() secs=() details=()
-tests_passed=0 tests_failed=0 tests_skipped=0 skipped_names=()
+tests_passed=0 tests_failed=0 tests_skipped=0 skipped_names=() failed_names=() failed_excerpts=()
 record() { names+=("$1"); results+=("$2"); secs+=("$3"); details+=("$4"); }
 
 # Count the ctest results in a stage's log; a stage without any counts as one test.
@@ -151,6 +151,19 @@ count_tests() { # NAME LOG RC
         skipped_names+=("$name: $line")
     done < <(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*\*\*\*Skipped ' "$log" |
         sed -E 's/^.*Test +#[0-9]+: ([^ ]+) .*/\1/')
+    # Failed tests by name, with the first lines ctest printed for each (--output-on-failure),
+    # so that the summary at the end of a CI log says what failed and why.
+    while IFS= read -r line; do
+        failed_names+=("$name: $line")
+    done < <(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$log" | grep -vE ' Passed |\*\*\*Skipped ' |
+        sed -E 's/^.*Test +#[0-9]+: ([^ ]+) [ .]*(.*)$/\1 (\2)/')
+    if ((f > 0)); then
+        failed_excerpts+=("$(awk -v stage="$name" '
+            /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: / { keep = ($0 !~ / Passed |\*\*\*Skipped /); n = 0
+                if (keep) print "--- " stage ": " $0; next }
+            /^ *Start +[0-9]+: / { keep = 0; next }
+            keep && n < 25 { print "    " $0; n++ }' "$log")")
+    fi
     tests_passed=$((tests_passed + p)) tests_failed=$((tests_failed + f))
     tests_skipped=$((tests_skipped + s))
     stage_detail="$p passed, $f failed, $s skipped"
@@ -186,6 +199,14 @@ summary() {
         [[ ${results[$i]} == PASS ]] || failed=$((failed + 1))
     done
     printf '  %-9s %11ss\n' total "$total"
+    if ((${#failed_excerpts[@]} > 0)); then
+        echo "  what the failed tests printed (first lines; whole logs in build/test-logs/):"
+        printf '%s\n' "${failed_excerpts[@]}"
+    fi
+    if ((${#failed_names[@]} > 0)); then
+        echo "  failed:"
+        printf '    %s\n' "${failed_names[@]}"
+    fi
     if ((${#skipped_names[@]} > 0)); then
         echo "  skipped (cannot run here; each prints why in its log):"
         printf '    %s\n' "${skipped_names[@]}"
