@@ -319,6 +319,7 @@ struct record_pool {
     unsigned trim_turns;
     unsigned trim_backoff;
     size_t trim_failed_free; /* spare records at the last trim that found no whole slab */
+    bool trim_failed_pinned; /* ... while pins held records back (they may have been why) */
     uint64_t trim_failed_at;
     /* A trim in progress (spans != NULL): free records being sorted into their slabs. */
     struct slab_span *spans; /* the slabs, by address */

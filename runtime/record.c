@@ -180,6 +180,11 @@ static void reclaim(struct record_pool *p) {
     if (p->names_pending || p->names_stamped)
         names_reclaim(p, oldest, now);
     if (oldest == EPOCH_NO_PIN) {
+        /* Records pins held back come free now: a trim that found nothing whole while pins
+         * held records says nothing about the pool from here on, so the next trim need not
+         * wait out its backoff (which reaches 12.8 s under a long pin). */
+        if (p->trim_failed_pinned && p->batches_head)
+            p->trim_backoff = 0;
         splice_free(p, p->pending, p->pending_tail, p->pending_count);
         p->pending = p->pending_tail = NULL;
         p->pending_count = 0;
@@ -378,6 +383,7 @@ static void trim_end(struct record_pool *p, bool gave) {
         p->trim_backoff++;
     p->trim_failed_free = p->free_count;
     p->trim_failed_at = p->window_start;
+    p->trim_failed_pinned = p->batches_head != NULL;
 }
 
 /* The free list ran dry during a trim (refill): everything the trim holds becomes the free
