@@ -717,6 +717,117 @@ int tr_signal_wait(const int *signals, size_t count);
  * environment (io_uring disabled, seccomp, memlock limit). Never NULL. */
 const char *tr_strerror(int err);
 
+/* ---- Inline fast paths (not API) -----------------------------------------------------------
+ *
+ * tr_yield() below is a macro for an inline function that does the common case, "another
+ * task is ready: run it", in the caller's own frame, and calls the library's tr_yield for the
+ * rest. Inlined, a yield pays no call and no return: the return out of an out-of-line
+ * tr_yield, executed on the resumed task's stack, is one the CPU's return predictor cannot
+ * foresee (it comes from another task's call), so it mispredicts on every switch
+ * (docs/architecture.md, "The inline yield"). `&tr_yield` and `(tr_yield)()` still name the
+ * library's function.
+ *
+ * The structs below mirror the first fields of the library's loop and task records; they are
+ * not part of the API and may change in any release. Their version is in the names of the
+ * symbols the fast path uses (tr__current_loop_v1, tr__switch_v1, tr__resumed_v1): a program
+ * compiled against one layout cannot load a library with another (the dynamic linker refuses
+ * it by name) instead of running on a wrong layout. Define TR_NO_INLINE before including this
+ * header to use the library's calls only. The fast path is left out under ASan and TSan
+ * (the library must annotate each switch for them) and where it cannot be written (not GCC or
+ * clang on x86-64).
+ */
+#if !defined(TR_NO_INLINE) && defined(__GNUC__) && defined(__x86_64__) &&                          \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TR__NO_INLINE_SWITCH 1
+#endif
+#endif
+#if !defined(TR__NO_INLINE_SWITCH)
+#define TR__INLINE_YIELD 1
+
+/* The first fields of a loop (runtime/internal.h: struct tr_loop; checked there). */
+struct __attribute__((may_alias)) tr__loop_hot {
+    tr_task *runq_head;
+    tr_task *runq_tail;
+    size_t runq_len;
+    tr_task *current;
+    uint64_t now_ns;
+    unsigned turn_left;
+    unsigned char inline_switch; /* 0: every switch goes through the library (sanitizer builds) */
+};
+
+/* The first fields of a task (struct tr_task; checked there). */
+struct __attribute__((may_alias)) tr__task_hot {
+    void *ctx;
+    tr_task *run_next;
+    uint64_t ran_ns;
+    int wake_result;
+    unsigned char state;
+    unsigned char cancel_requested;
+};
+
+enum { TR__TASK_RUNNING = 1, TR__TASK_READY = 3 };
+
+/* The loop this thread runs; NULL outside tr_run. */
+extern __thread struct tr_loop *tr__current_loop_v1 __attribute__((tls_model("initial-exec")));
+/* The library's half of a switch's end: a scheduler, finished or leaving task resumed us. */
+void tr__resumed_v1(void *ctx, void *data);
+
+static inline __attribute__((always_inline)) int tr__yield_inline(void) {
+    struct tr__loop_hot *loop = (struct tr__loop_hot *)(void *)tr__current_loop_v1;
+    if (__builtin_expect(!loop, 0))
+        return tr_yield();
+    struct tr__task_hot *self = (struct tr__task_hot *)(void *)loop->current;
+    struct tr__task_hot *next = (struct tr__task_hot *)(void *)loop->runq_head;
+    /* Out of line: outside a task, a cancellation, nothing else ready, a task that has never
+     * run (it needs its stack), the turn's end (the loop polls), a sanitizer build. */
+    if (__builtin_expect(!self || self->cancel_requested || !next || !loop->turn_left ||
+                             __atomic_load_n(&next->state, __ATOMIC_RELAXED) != TR__TASK_READY ||
+                             !loop->inline_switch,
+                         0))
+        return tr_yield();
+    loop->turn_left--;
+    self->wake_result = 0;
+    self->run_next = NULL;
+    ((struct tr__task_hot *)(void *)loop->runq_tail)->run_next = (tr_task *)(void *)self;
+    loop->runq_tail = (tr_task *)(void *)self;
+    loop->runq_head = next->run_next;
+    __atomic_store_n(&self->state, (unsigned char)TR__TASK_READY, __ATOMIC_RELAXED);
+    __atomic_store_n(&next->state, (unsigned char)TR__TASK_RUNNING, __ATOMIC_RELAXED);
+    __atomic_store_n(&next->ran_ns, loop->now_ns, __ATOMIC_RELAXED); /* read by dumps */
+    loop->current = (tr_task *)(void *)next;
+    /* jump_fcontext(next->ctx, self), entered by push + jmp rather than call: the task that
+     * resumes here returns to whatever its own callers pushed (see runtime/fcontext.h). */
+    register void *rdi __asm__("rdi") = next->ctx;
+    register void *rsi __asm__("rsi") = self;
+    register void *rax __asm__("rax");
+    register void *rdx __asm__("rdx");
+    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "jmp tr__switch_v1@PLT\n"
+                     "1:\n\t"
+                     "leaq 128(%%rsp), %%rsp"
+                     : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
+                     :
+                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2",
+                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                       "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)",
+                       "st(5)", "st(6)", "st(7)");
+    /* Resumed (perhaps much later): rdx is who jumped here, rax where it stopped. A task
+     * that is still alive is recorded here; anything else is the library's business. */
+    if (__builtin_expect(rdx && !((uintptr_t)rdx & 3), 1))
+        ((struct tr__task_hot *)rdx)->ctx = rax;
+    else
+        tr__resumed_v1(rax, rdx);
+    return self->wake_result;
+}
+
+#define tr_yield() tr__yield_inline()
+#endif
+#endif
+
 #ifdef __cplusplus
 }
 #endif

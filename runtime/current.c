@@ -6,8 +6,9 @@
 
 #include <time.h>
 
-/* initial-exec: one %fs-relative load per access, even in the shared library. */
-__attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
+/* initial-exec: one %fs-relative load per access, even in the shared library. Exported (as
+ * tr__current_loop_v1) for the inline tr_yield in taskring.h. */
+TR_EXPORT __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
 
 uint64_t loop_clock_ns(void) {
     struct timespec ts;

@@ -17,6 +17,47 @@
  * completions and expired timers for seconds. */
 enum { MIN_TURN = 64, MAX_TURN = 1024 };
 
+/* ---- what taskring.h's inline tr_yield relies on ------------------------------------------
+ * It reads and writes the first fields of the loop and the task through mirror structs, and
+ * jumps through tr__switch_v1; the "v1" in the symbols is the layout's version: change any
+ * of this and the version (taskring.h, here, internal.h's tr_tls_loop) goes up together. */
+#if defined(TR__INLINE_YIELD)
+#define SAME_FIELD(hot, field, ours, ours_field)                                                   \
+    _Static_assert(offsetof(struct hot, field) == offsetof(struct ours, ours_field) &&             \
+                       sizeof(((struct hot *)0)->field) == sizeof(((struct ours *)0)->ours_field), \
+                   #ours "." #ours_field " moved: taskring.h's struct " #hot " must follow")
+SAME_FIELD(tr__loop_hot, runq_head, tr_loop, runq.head);
+SAME_FIELD(tr__loop_hot, runq_tail, tr_loop, runq.tail);
+SAME_FIELD(tr__loop_hot, runq_len, tr_loop, runq.len);
+SAME_FIELD(tr__loop_hot, current, tr_loop, current);
+SAME_FIELD(tr__loop_hot, now_ns, tr_loop, now_ns);
+SAME_FIELD(tr__loop_hot, turn_left, tr_loop, turn_left);
+SAME_FIELD(tr__loop_hot, inline_switch, tr_loop, inline_switch);
+SAME_FIELD(tr__task_hot, ctx, tr_task, ctx);
+SAME_FIELD(tr__task_hot, run_next, tr_task, run_next);
+SAME_FIELD(tr__task_hot, ran_ns, tr_task, ran_ns);
+SAME_FIELD(tr__task_hot, wake_result, tr_task, wake_result);
+SAME_FIELD(tr__task_hot, state, tr_task, state);
+SAME_FIELD(tr__task_hot, cancel_requested, tr_task, cancel_requested);
+_Static_assert((int)TR__TASK_RUNNING == (int)TASK_RUNNING && (int)TR__TASK_READY == (int)TASK_READY,
+               "taskring.h's task states must follow enum task_state");
+#undef SAME_FIELD
+#endif
+
+/* jump_fcontext under a name of ours, so that programs need not link libboost_context
+ * themselves: the inline yield jumps here (push + jmp, like fcontext_switch). */
+__asm__(".text\n"
+        ".globl tr__switch_v1\n"
+        ".type tr__switch_v1, @function\n"
+        "tr__switch_v1:\n\t"
+        "jmp jump_fcontext@PLT\n"
+        ".size tr__switch_v1, .-tr__switch_v1\n");
+
+/* The inline yield was resumed by something other than a live task. */
+TR_EXPORT void tr__resumed_v1(void *ctx, void *data) {
+    fiber_resumed_slow(tr_tls_loop, (transfer_t){ctx, data});
+}
+
 void fiber_resumed_slow(struct tr_loop *loop, transfer_t from) {
     uintptr_t word = (uintptr_t)from.data;
     if (!word) {

@@ -144,9 +144,16 @@ struct name_node {
 };
 
 struct tr_task {
-    uint32_t magic;
+    /* First, in this order: what tr_yield's inline fast path uses (taskring.h: struct
+     * tr__task_hot mirrors these; fiber.c checks the offsets). */
+    fcontext_t ctx;        /* saved context while not running */
+    tr_task *run_next;     /* run queue link; free-list link once released */
+    uint64_t ran_ns;       /* last given the CPU (read by dumps) */
+    int wake_result;       /* what the suspension that ends returns */
     _Atomic uint8_t state; /* enum task_state; read by snapshot holders on other threads */
     bool cancel_requested;
+    /* The rest. */
+    uint32_t magic;
     bool cancel_forced;         /* cancelled through shields: a deadlock is being broken */
     bool in_timer;              /* in the loop's timers */
     _Atomic uint8_t name_state; /* NAME_UNFORMATTED / NAME_FORMATTING / NAME_READY */
@@ -159,9 +166,7 @@ struct tr_task {
     tr_fn fn;
     void *arg;
     void *result;
-    fcontext_t ctx;      /* saved context while not running */
     struct stack *stack; /* NULL until first run and after finish */
-    tr_task *run_next;   /* run queue link; free-list link once released */
     /* Task this one waits for in tr_await (cycle detection): read by other loops' threads. */
     _Atomic(tr_task *) awaiting;
     /* The loop the task is on now: its own (`loop`) but while a call carries it to another
@@ -175,7 +180,6 @@ struct tr_task {
     tr_task *timer_next;
     uint64_t deadline_ns;       /* while in the timers */
     uint64_t scope_deadline_ns; /* innermost tr_deadline scope; 0 = none */
-    int wake_result;            /* what the suspension that ends returns */
     uint64_t number;            /* N of the default name "Task-N" */
     /* For readers on other threads and outside the process (introspect.c, taskring-ps):
      * `wait_seq` changes at each wait's start (after `waiter` is set) and end (before it is
@@ -183,7 +187,6 @@ struct tr_task {
      * read one wait, whole. Times are the loop's clock (refreshed once per turn). */
     _Atomic uint32_t wait_seq;
     uint64_t created_ns; /* spawned */
-    uint64_t ran_ns;     /* last given the CPU */
     _Atomic(struct name_node *) custom_name;
     /* Steps before custom_name changes, so before a replaced name can be freed: a reader
      * outside the process, which holds no pin, that sees the same value around its read of
@@ -409,7 +412,14 @@ void epoch_pin_leave(pin_t *p);
 /* ---- the loop (loop.c) -------------------------------------------------------------------- */
 
 struct tr_loop {
+    /* First, in this order: what tr_yield's inline fast path uses (taskring.h: struct
+     * tr__loop_hot mirrors these; fiber.c checks the offsets). */
     struct run_queue runq;
+    tr_task *current;   /* running task, NULL while the scheduler runs */
+    uint64_t now_ns;    /* CLOCK_MONOTONIC, refreshed at each poll */
+    unsigned turn_left; /* dispatches left before the scheduler polls again */
+    bool inline_switch; /* the inline fast path may switch (false: sanitizer builds) */
+    /* The rest. */
     struct tr_runtime *rt;      /* the runtime this loop is one of (runtime.c) */
     struct port *port;          /* its inbox and doorbell, in rt (inbox.c) */
     unsigned id;                /* 0..rt->nloops-1 */
@@ -419,8 +429,6 @@ struct tr_loop {
     struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
     unsigned offloaded;         /* tasks waiting in tr_to_thread (worker.c) */
     unsigned any_next;          /* TR_LOOP_ANY calls from this loop: ties' turn (runtime.c) */
-    tr_task *current;           /* running task, NULL while the scheduler runs */
-    unsigned turn_left;         /* dispatches left before the scheduler polls again */
     fcontext_t sched_ctx;       /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
     bool stopping;   /* main is done: every other task is being cancelled */
@@ -434,7 +442,6 @@ struct tr_loop {
     struct io_uring ring;     /* the io_uring backend's ring (backend_uring.c) */
     bool ring_ready;
     unsigned inflight; /* operations submitted and not yet completed */
-    uint64_t now_ns;   /* CLOCK_MONOTONIC, refreshed at each poll */
     struct timer_heap timers;
     struct stack_pool stacks;
     struct record_pool records;
@@ -518,7 +525,9 @@ void deadlock_break_present(struct tr_loop *loop);
 
 /* ---- the current loop and task, the clock (current.c) -------------------------------------- */
 
-/* The loop running on this thread, NULL outside tr_run. The only thread-local there is. */
+/* The loop running on this thread, NULL outside tr_run. The only thread-local there is. Its
+ * symbol carries the inline fast path's layout version (taskring.h: tr__current_loop_v1). */
+#define tr_tls_loop tr__current_loop_v1
 extern __attribute__((tls_model("initial-exec"))) _Thread_local struct tr_loop *tr_tls_loop;
 
 /* tr_tls_loop read afresh, never from a value or address a compiler kept from before a

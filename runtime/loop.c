@@ -104,6 +104,7 @@ static int loop_create(struct tr_runtime *rt, unsigned id, struct tr_loop **out)
     size_t stack = opts->stack_size ? opts->stack_size : DEFAULT_STACK;
     size_t idle = opts->max_idle_stacks ? opts->max_idle_stacks : DEFAULT_IDLE_STACKS;
     loop->under_valgrind = RUNNING_ON_VALGRIND != 0;
+    loop->inline_switch = !SAN_ANNOTATES_SWITCHES;
     int rc = backend_create(loop, rt, id == 0);
     if (rc == 0)
         rc = stack_pool_init(&loop->stacks, stack,

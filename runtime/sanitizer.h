@@ -21,6 +21,14 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+/* Whether every switch must go through the library's annotated code: then the inline
+ * tr_yield in taskring.h never switches itself (loop->inline_switch is false). */
+#if defined(TASKRING_ASAN) || defined(TASKRING_TSAN)
+#define SAN_ANNOTATES_SWITCHES 1
+#else
+#define SAN_ANNOTATES_SWITCHES 0
+#endif
+
 /* Bounds of the stack a context runs on: a task's pooled stack, or the scheduler's. */
 static inline __attribute__((always_inline)) void san_target_bounds(const struct tr_loop *loop,
                                                                     const tr_task *to,

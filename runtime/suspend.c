@@ -65,7 +65,8 @@ TR_EXPORT int tr_await(tr_task *t, void **result) {
     return rc;
 }
 
-TR_EXPORT int tr_yield(void) {
+/* In parentheses: taskring.h may make tr_yield() a macro for its inline fast path. */
+TR_EXPORT int(tr_yield)(void) {
     struct tr_loop *loop;
     tr_task *self = calling_task(&loop);
     if (!self)
