@@ -736,7 +736,40 @@ const char *tr_strerror(int err);
  * (the library must annotate each switch for them) and where it cannot be written (not GCC or
  * clang on x86-64).
  */
-#if !defined(TR_NO_INLINE) && defined(__GNUC__) && defined(__x86_64__) &&                          \
+#if defined(__GNUC__) && defined(__x86_64__)
+/* Everything a jump to another task may change, as for a call: the caller-saved registers
+ * (AVX-512's xmm16-31 and k0-k7 where the compiler may use them). The library's own switch
+ * (runtime/fcontext.h) uses the same list. A function compiled for AVX-512 by a target
+ * attribute in a file compiled without it must not call the inline tr_yield: define
+ * TR_NO_INLINE there. */
+#if defined(__AVX512F__)
+#define TR__CLOBBERS_AVX512                                                                        \
+    , "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25",    \
+        "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5",  \
+        "k6", "k7"
+#else
+#define TR__CLOBBERS_AVX512
+#endif
+#define TR__SWITCH_CLOBBERS                                                                        \
+    "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",       \
+        "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",       \
+        "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)",                       \
+        "st(7)" TR__CLOBBERS_AVX512
+/* Clean upper vector state before the other task runs (compilers do it before calls). */
+#if defined(__AVX__)
+#define TR__SWITCH_VZEROUPPER "vzeroupper\n\t"
+#else
+#define TR__SWITCH_VZEROUPPER ""
+#endif
+/* The resume address is reached by jump_fcontext's indirect jump: a landing pad for IBT. */
+#if defined(__CET__) && (__CET__ & 1)
+#define TR__SWITCH_ENDBR "endbr64\n\t"
+#else
+#define TR__SWITCH_ENDBR ""
+#endif
+#endif
+
+#if !defined(TR_NO_INLINE) && defined(__GNUC__) && defined(__x86_64__) && defined(__SSE2__) &&     \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
@@ -768,12 +801,23 @@ struct __attribute__((may_alias)) tr__task_hot {
 };
 
 enum { TR__TASK_RUNNING = 1, TR__TASK_READY = 3 };
+/* Bits of the word a jump delivers that mean "not a live task" (a finished or leaving one). */
+#define TR__RESUME_TAGS ((uintptr_t)3)
 
 /* The loop this thread runs; NULL outside tr_run. */
 extern __thread struct tr_loop *tr__current_loop_v1 __attribute__((tls_model("initial-exec")));
 /* The library's half of a switch's end: a scheduler, finished or leaving task resumed us. */
 void tr__resumed_v1(void *ctx, void *data);
 
+#if defined(__cplusplus) /* C casts and NULL, as C needs them: no C++ style warnings here */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+#pragma GCC diagnostic ignored "-Wzero-as-null-pointer-constant"
+#pragma GCC diagnostic ignored "-Wcast-qual"
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuseless-cast"
+#endif
+#endif
 static inline __attribute__((always_inline)) int tr__yield_inline(void) {
     struct tr__loop_hot *loop = (struct tr__loop_hot *)(void *)tr__current_loop_v1;
     if (__builtin_expect(!loop, 0))
@@ -803,26 +847,26 @@ static inline __attribute__((always_inline)) int tr__yield_inline(void) {
     register void *rsi __asm__("rsi") = self;
     register void *rax __asm__("rax");
     register void *rdx __asm__("rdx");
-    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
-                     "leaq 1f(%%rip), %%rax\n\t"
-                     "pushq %%rax\n\t"
+    __asm__ volatile(TR__SWITCH_VZEROUPPER /* both dialects: -masm=intel programs too */
+                     "{leaq -128(%%rsp), %%rsp|lea rsp, [rsp - 128]}\n\t"
+                     "{leaq 1f(%%rip), %%rax|lea rax, [rip + 1f]}\n\t"
+                     "{pushq %%rax|push rax}\n\t"
                      "jmp tr__switch_v1@PLT\n"
-                     "1:\n\t"
-                     "leaq 128(%%rsp), %%rsp"
+                     "1:\n\t" TR__SWITCH_ENDBR "{leaq 128(%%rsp), %%rsp|lea rsp, [rsp + 128]}"
                      : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
                      :
-                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2",
-                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-                       "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)",
-                       "st(5)", "st(6)", "st(7)");
+                     : TR__SWITCH_CLOBBERS);
     /* Resumed (perhaps much later): rdx is who jumped here, rax where it stopped. A task
      * that is still alive is recorded here; anything else is the library's business. */
-    if (__builtin_expect(rdx && !((uintptr_t)rdx & 3), 1))
+    if (__builtin_expect(rdx && !((uintptr_t)rdx & TR__RESUME_TAGS), 1))
         ((struct tr__task_hot *)rdx)->ctx = rax;
     else
         tr__resumed_v1(rax, rdx);
     return self->wake_result;
 }
+#if defined(__cplusplus)
+#pragma GCC diagnostic pop
+#endif
 
 #define tr_yield() tr__yield_inline()
 #endif

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "taskring.h" /* TR__SWITCH_CLOBBERS: the list the inline tr_yield uses too */
+
 typedef void *fcontext_t;
 
 /* What a jump delivers to the context it resumes: who jumped, and one word of data. */
@@ -40,18 +42,14 @@ static inline __attribute__((always_inline)) transfer_t fcontext_switch(fcontext
     register void *rsi __asm__("rsi") = data;
     register void *rax __asm__("rax");
     register void *rdx __asm__("rdx");
-    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
-                     "leaq 1f(%%rip), %%rax\n\t"
-                     "pushq %%rax\n\t"
-                     "jmp jump_fcontext@PLT\n"
-                     "1:\n\t"
-                     "leaq 128(%%rsp), %%rsp"
+    __asm__ volatile(TR__SWITCH_VZEROUPPER "leaq -128(%%rsp), %%rsp\n\t"
+                                           "leaq 1f(%%rip), %%rax\n\t"
+                                           "pushq %%rax\n\t"
+                                           "jmp jump_fcontext@PLT\n"
+                                           "1:\n\t" TR__SWITCH_ENDBR "leaq 128(%%rsp), %%rsp"
                      : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
                      :
-                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2",
-                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
-                       "xmm12", "xmm13", "xmm14", "xmm15", "st", "st(1)", "st(2)", "st(3)", "st(4)",
-                       "st(5)", "st(6)", "st(7)");
+                     : TR__SWITCH_CLOBBERS);
     return (transfer_t){rax, rdx};
 #else
     return jump_fcontext(to, data);

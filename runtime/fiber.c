@@ -41,6 +41,27 @@ SAME_FIELD(tr__task_hot, state, tr_task, state);
 SAME_FIELD(tr__task_hot, cancel_requested, tr_task, cancel_requested);
 _Static_assert((int)TR__TASK_RUNNING == (int)TASK_RUNNING && (int)TR__TASK_READY == (int)TASK_READY,
                "taskring.h's task states must follow enum task_state");
+_Static_assert(TR__RESUME_TAGS == (FIBER_FINISHED | FIBER_HOPPING),
+               "taskring.h's resume tags must follow fiber.h's");
+/* Version 1, frozen: programs built against it read exactly these offsets. The checks above
+ * keep the mirror and the records together; these keep the mirror itself from moving without
+ * a new version. Changing any: rename the three _v1 symbols (taskring.h, internal.h, here)
+ * and write the new version's table. */
+_Static_assert(offsetof(struct tr__loop_hot, runq_head) == 0 &&
+                   offsetof(struct tr__loop_hot, runq_tail) == 8 &&
+                   offsetof(struct tr__loop_hot, runq_len) == 16 &&
+                   offsetof(struct tr__loop_hot, current) == 24 &&
+                   offsetof(struct tr__loop_hot, now_ns) == 32 &&
+                   offsetof(struct tr__loop_hot, turn_left) == 40 &&
+                   offsetof(struct tr__loop_hot, inline_switch) == 44 &&
+                   offsetof(struct tr__task_hot, ctx) == 0 &&
+                   offsetof(struct tr__task_hot, run_next) == 8 &&
+                   offsetof(struct tr__task_hot, ran_ns) == 16 &&
+                   offsetof(struct tr__task_hot, wake_result) == 24 &&
+                   offsetof(struct tr__task_hot, state) == 28 &&
+                   offsetof(struct tr__task_hot, cancel_requested) == 29 && TR__TASK_RUNNING == 1 &&
+                   TR__TASK_READY == 3 && TR__RESUME_TAGS == 3,
+               "the inline fast path's layout v1 changed: give it a new version");
 #undef SAME_FIELD
 #endif
 

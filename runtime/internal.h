@@ -429,6 +429,7 @@ struct tr_loop {
     struct tr_loop *hop_target; /* fiber_hop: where the task that just left goes */
     unsigned offloaded;         /* tasks waiting in tr_to_thread (worker.c) */
     unsigned any_next;          /* TR_LOOP_ANY calls from this loop: ties' turn (runtime.c) */
+    uint64_t library_yields;    /* calls of the library's tr_yield (the inline path's are not) */
     fcontext_t sched_ctx;       /* the scheduler's context on the thread's own stack */
     tr_task *main_task;
     bool stopping;   /* main is done: every other task is being cancelled */

@@ -8,10 +8,15 @@
  *   - a cancelled caller gets -ECANCELED at once, without switching;
  *   - a task that yields flat out still lets a sleeper wake (the turn ends; the loop polls);
  *   - the same on a second loop of the runtime (its own thread: the thread-local differs).
- * And in a plain build on x86-64 the fast path must be there at all (TR__INLINE_YIELD): a
- * header change that silently dropped it would show here; sanitizer builds leave it out.
+ * And in a plain build on x86-64 the fast path must be there at all (TR__INLINE_YIELD), and
+ * must do the switching: in the round-robin, only the calls written `(tr_yield)()` and a few
+ * turn ends may reach the library (loop->library_yields). A header change that dropped the
+ * fast path, or a layout mismatch that made it fall back every time, shows here; sanitizer
+ * builds leave the fast path out.
  */
 #include "regress.h"
+
+#include "internal.h"
 
 #include <stdatomic.h>
 
@@ -33,6 +38,7 @@ static void *rr_task(void *arg) {
 
 static void round_robin(void) {
     order_len = 0;
+    uint64_t library_before = tr_tls_loop->library_yields;
     tr_task *t[RR_TASKS];
     for (int i = 0; i < RR_TASKS; i++)
         CHECK((t[i] = tr_spawn(rr_task, (void *)(intptr_t)i)) != NULL);
@@ -41,6 +47,18 @@ static void round_robin(void) {
         tr_task_release(t[i]);
     }
     CHECK_EQ(order_len, RR_TASKS * RR_ROUNDS);
+    uint64_t library = tr_tls_loop->library_yields - library_before;
+#if defined(TR__INLINE_YIELD) && !REGRESS_SANITIZED
+    uint64_t explicit_calls = RR_TASKS * RR_ROUNDS / 2, turn_ends = RR_TASKS * RR_ROUNDS / 64 + 8;
+    if (library > explicit_calls + turn_ends) {
+        fprintf(stderr, "%llu of %d yields reached the library (written so: %llu)\n",
+                (unsigned long long)library, RR_TASKS * RR_ROUNDS,
+                (unsigned long long)explicit_calls);
+        exit(1);
+    }
+#else
+    CHECK_EQ(library, (uint64_t)(RR_TASKS * RR_ROUNDS)); /* every yield is the library's */
+#endif
     for (int k = 0; k < order_len; k++)
         if (order[k] != k % RR_TASKS) {
             fprintf(stderr, "run %d was task %d, expected %d (FIFO round-robin)\n", k, order[k],
