@@ -68,6 +68,9 @@ void register_experiments(); // bench_experiments.cpp: page-fault floor, 1M slee
 
 // floor/memcpy_8B_x_N/n:N, registered by bench_snapshot.cpp beside the snapshot of N tasks.
 void register_memcpy_floor(size_t n);
+// floor/fault/{touch,populate,populate_2threads}/n:N (bench_floors.cpp), registered by
+// bench_experiments.cpp beside the 1M sleepers.
+void register_fault_floors(size_t n);
 
 // Tear down the parked population of bench_snapshot.cpp (if any): joins its loop thread.
 void population_reset();

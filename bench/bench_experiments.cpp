@@ -336,6 +336,7 @@ void register_experiments() {
         ->Repetitions(1)
         ->UseManualTime()
         ->Unit(benchmark::kMillisecond);
+    register_fault_floors(1000000);
     benchmark::RegisterBenchmark("sleepers/n:1000000", BM_Sleepers, size_t(1000000))
         ->Iterations(1)
         ->Repetitions(1)

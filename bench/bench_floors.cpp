@@ -2,10 +2,19 @@
 //   floor/jump_fcontext_rtt      one round trip between two Boost.Context fcontexts
 //   floor/memcpy_8B_x_N/n:N      memcpy of the 8*N bytes a snapshot of N tasks writes
 //   floor/uring_nop/batch:B      raw liburing NOP, submitted and reaped B at a time
+//   floor/fault/*/n:N            the first page of N stacks laid out as the pool lays them out,
+//                                faulted in one by one, or populated from one or two threads
+//                                (registered beside sleepers/n:1000000: bench_experiments.cpp)
 #include "bench.hpp"
 
 #include <liburing.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -107,7 +116,131 @@ void BM_UringNop(benchmark::State &st, unsigned batch) {
     set_items(st, batch);
 }
 
+// ---- floor/fault: giving N stacks their first page --------------------------------------------
+//
+// The pool's default layout: a 64 KiB stack above a 256 KiB guard, the guard installed with
+// MADV_GUARD_INSTALL (or mprotect) as the pool does, outside the timed part (installing it
+// also allocates the page tables, as the pool's does). Timed: bringing in the top page of each
+// stack, the page a task's first run writes, by
+//   touch              one write per page on one thread: a fault each, what n first runs pay
+//   populate           process_madvise(MADV_POPULATE_WRITE), 16 pages per call, one thread
+//   populate_2threads  the same from two threads, half the stacks each: the machine's floor
+//                      for a prefault thread beside the loop (runtime/prefault.c)
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+enum class Fault { kTouch, kPopulate, kPopulate2 };
+constexpr size_t kFaultStack = 64 * 1024, kFaultGuard = 256 * 1024;
+constexpr size_t kFaultStride = kFaultStack + kFaultGuard;
+constexpr int kFaultBatch = 16;
+
+struct FaultRange {
+    char *mem;
+    size_t from, to;
+    int pidfd;
+    int err; // errno of a refused call, 0: all done
+};
+
+char *top_page(char *mem, size_t i) {
+    return mem + i * kFaultStride + kFaultStride - 4096;
+}
+
+void *populate_range(void *arg) {
+    FaultRange *r = static_cast<FaultRange *>(arg);
+    struct iovec iov[kFaultBatch];
+    for (size_t i = r->from; i < r->to && !r->err;) {
+        int k = 0;
+        for (; k < kFaultBatch && i < r->to; k++, i++)
+            iov[k] = {top_page(r->mem, i), 4096};
+        if (syscall(SYS_process_madvise, r->pidfd, iov, k, MADV_POPULATE_WRITE, 0) < 0)
+            r->err = errno;
+    }
+    return nullptr;
+}
+
+void BM_Fault(benchmark::State &st, Fault how, size_t n) {
+    int pidfd = int(syscall(SYS_pidfd_open, getpid(), 0));
+    if (how != Fault::kTouch && pidfd < 0) {
+        st.SkipWithError("pidfd_open refused: no process_madvise here");
+        return;
+    }
+    std::vector<double> samples;
+    std::string error;
+    for (auto _ : st) {
+        for (int rep = 0; rep < g_opt.probe_reps && error.empty(); rep++) {
+            char *mem =
+                static_cast<char *>(mmap(nullptr, n * kFaultStride, PROT_READ | PROT_WRITE,
+                                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0));
+            if (mem == MAP_FAILED) {
+                error = "mmap failed";
+                break;
+            }
+            for (size_t i = 0; i < n; i++)
+                if (madvise(mem + i * kFaultStride, kFaultGuard, MADV_GUARD_INSTALL) != 0 &&
+                    mprotect(mem + i * kFaultStride, kFaultGuard, PROT_NONE) != 0) {
+                    error = "guard install failed";
+                    break;
+                }
+            uint64_t t0 = now_ns();
+            FaultRange a{mem, 0, n, pidfd, 0}, b{mem, n / 2, n, pidfd, 0};
+            if (how == Fault::kTouch) {
+                for (size_t i = 0; i < n; i++)
+                    top_page(mem, i)[4000] = 1; // near the top: where a first run writes
+            } else if (how == Fault::kPopulate) {
+                populate_range(&a);
+            } else {
+                a.to = n / 2;
+                pthread_t helper;
+                if (pthread_create(&helper, nullptr, populate_range, &b) != 0)
+                    b.err = EAGAIN;
+                else {
+                    populate_range(&a);
+                    pthread_join(helper, nullptr);
+                }
+            }
+            samples.push_back(double(now_ns() - t0));
+            if (a.err || b.err)
+                error = std::string("process_madvise(MADV_POPULATE_WRITE): ") +
+                        strerror(a.err ? a.err : b.err);
+            munmap(mem, n * kFaultStride);
+        }
+        if (!error.empty())
+            break;
+        std::vector<double> sorted = samples;
+        std::sort(sorted.begin(), sorted.end());
+        st.SetIterationTime(sorted[sorted.size() / 2] * 1e-9);
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    if (!error.empty()) {
+        st.SkipWithError(error.c_str());
+        return;
+    }
+    st.counters["worst_ns"] = *std::max_element(samples.begin(), samples.end());
+    set_items(st, double(n));
+}
+
 } // namespace
+
+// Exposed for bench_experiments.cpp: registered beside the 1M sleepers.
+void register_fault_floors(size_t n) {
+    const std::pair<const char *, Fault> rows[] = {{"touch", Fault::kTouch},
+                                                   {"populate", Fault::kPopulate},
+                                                   {"populate_2threads", Fault::kPopulate2}};
+    for (const auto &row : rows)
+        benchmark::RegisterBenchmark(
+            (std::string("floor/fault/") + row.first + "/n:" + std::to_string(n)).c_str(), BM_Fault,
+            row.second, n)
+            ->Iterations(1)
+            ->Repetitions(1)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+}
 
 void register_floors() {
     benchmark::RegisterBenchmark("floor/jump_fcontext_rtt", BM_JumpRoundTrip)

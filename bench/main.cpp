@@ -633,11 +633,14 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
                "fits, snapshot works", works ? "PASS" : "MISS"});
     }
     {
+        // The floor: the first page of 1M stacks as the pool lays them out, populated from
+        // two threads (the loop's and its prefault thread: runtime/prefault.c).
         double wall = counter("sleepers/n:1000000", "wall_ns");
-        double touch = per_item("floor/first_touch_page_x_N/n:1000000") * 1e6;
+        double two = per_item("floor/fault/populate_2threads/n:1000000") * 1e6;
         t.row({"1M sleepers (1 s): first spawn -> last wake", fmt_ns(wall),
-               "1 s + faulting 1M fresh pages " + fmt_ns(touch), fmt_ratio(wall / (1e9 + touch)),
-               "<= 1.2 s", verdict(!std::isnan(wall), wall <= 1.2e9)});
+               "1 s + 1M fresh stack pages from 2 threads " + fmt_ns(two),
+               fmt_ratio(wall / (1e9 + two)), "<= 1.2 s",
+               verdict(!std::isnan(wall), wall <= 1.2e9)});
     }
     {
         double u = counter("memory/unstarted/n:1000000", "bytes_per_task");
@@ -714,6 +717,12 @@ void print_summary(const Peer &peer, const GoPeers &gp, const Baseline &baseline
          fmt_per(per_item("floor/first_touch_page_x_N/n:1000000"), "/page"),
          "worst " + fmt_ns(counter("floor/first_touch_page_x_N/n:1000000", "worst_ns")) + " for 1M",
          "", ""});
+    for (const char *how : {"touch", "populate", "populate_2threads"}) {
+        std::string name = std::string("floor/fault/") + how + "/n:1000000";
+        d.row({std::string("  1M stacks' top page (320 KiB apart): ") + how,
+               fmt_per(per_item(name), "/page"), "worst " + fmt_ns(counter(name, "worst_ns")), "",
+               ""});
+    }
     d.row({"tasks", "", "", "", ""});
     d.row({"  spawn+await+release (await each)", fmt_ns(spawn_await), "", "", ""});
     d.row({"  spawn+run+finish+release, 100K at once", fmt_ns(spawn_100k),
