@@ -283,9 +283,6 @@ struct stack_pool {
     size_t next_chunk_stacks;
     int guard_mode; /* 0 unknown, 1 MADV_GUARD_INSTALL, 2 mprotect */
     size_t in_use;
-    struct prefault *prefault; /* the loop's prefault thread (prefault.c); NULL until a burst */
-    size_t warm;               /* fresh stacks in its ring, not yet taken */
-    bool prefault_off;         /* no thread could start, or the kernel refused the advice */
 };
 
 int stack_pool_init(struct stack_pool *p, size_t stack_size, size_t guard_size, size_t max_idle);
@@ -293,18 +290,6 @@ struct stack *stack_get(struct stack_pool *p);
 void stack_put(struct stack_pool *p, struct stack *s);
 size_t stack_pool_trim(struct stack_pool *p, size_t budget);
 void stack_pool_destroy(struct stack_pool *p);
-/* A fresh stack for the prefault ring (growing the pool), not counted as in use; NULL when
- * no chunk can be mapped. And a stack the ring gave back unused, as an idle one. */
-struct stack *stack_take_cold(struct stack_pool *p);
-void stack_give_idle(struct stack_pool *p, struct stack *s);
-/* prefault.c: before each turn, hand the fresh stacks the next first runs will take to the
- * prefault thread (started with the first burst); stack_get's source after the idle list;
- * when the loop is idle, the populated stacks nobody took become idle ones; at the pool's
- * end, the thread is joined. */
-void prefault_plan(struct tr_loop *loop);
-struct stack *prefault_take(struct stack_pool *p);
-void prefault_settle(struct stack_pool *p);
-void prefault_end(struct stack_pool *p);
 int stack_overflow_guard_install(struct tr_loop *loop);
 void stack_overflow_guard_remove(struct tr_loop *loop);
 

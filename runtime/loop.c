@@ -58,10 +58,7 @@ static void poll_once(struct tr_loop *loop, bool may_block) {
     if (timer_heap_size(&loop->timers))
         expire_timers(loop);
     bool idle = loop->runq.len == 0;
-    if (idle)
-        prefault_settle(&loop->stacks);
     stack_pool_trim(&loop->stacks, idle ? TRIM_WHEN_IDLE : TRIM_PER_TURN);
-    prefault_plan(loop); /* the fresh stacks of this turn's and the next turns' first runs */
     record_pool_turn(loop);
     if (may_block && idle) {
         if (runtime_finished(loop) && registry_shard_live(loop) == 0)

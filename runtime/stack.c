@@ -7,9 +7,7 @@
  * limit), with mprotect(PROT_NONE) otherwise (two VMAs per stack). A task takes a stack
  * when it first runs and gives it back when it finishes. Idle stacks are reused LIFO (the
  * warmest first); past max_idle, an idle stack's pages go back to the kernel (MADV_DONTNEED),
- * so RSS stays bounded under spawn-heavy load while the address range stays reserved. When
- * a burst of never-run tasks waits, the loop's prefault thread (prefault.c) populates the
- * fresh stacks they will take, which stack_get hands out after the idle ones.
+ * so RSS stays bounded under spawn-heavy load while the address range stays reserved.
  *
  * A task that overruns its stack faults in its guard; the SIGSEGV handler (on its own
  * signal stack) prints the task's repr and its stack's bounds, then lets the fault take its
@@ -136,39 +134,26 @@ static bool grow(struct stack_pool *p) {
     return true;
 }
 
-struct stack *stack_take_cold(struct stack_pool *p) {
-    if (!p->cold && !grow(p))
-        return NULL;
-    struct stack *s = p->cold;
-    p->cold = s->next;
-    return s;
-}
-
-/* The warmest first: an idle stack (its pages resident), then one the prefault thread has
- * populated or is populating (prefault.c), then a cold one. */
 struct stack *stack_get(struct stack_pool *p) {
     struct stack *s = p->idle;
     if (s) {
         p->idle = s->next;
         p->idle_resident--;
-    } else if (p->warm) {
-        s = prefault_take(p);
-    } else if (!(s = stack_take_cold(p))) {
-        return NULL;
+    } else {
+        if (!p->cold && !grow(p))
+            return NULL;
+        s = p->cold;
+        p->cold = s->next;
     }
     p->in_use++;
     return s;
 }
 
-void stack_give_idle(struct stack_pool *p, struct stack *s) {
+void stack_put(struct stack_pool *p, struct stack *s) {
+    p->in_use--;
     s->next = p->idle;
     p->idle = s;
     p->idle_resident++;
-}
-
-void stack_put(struct stack_pool *p, struct stack *s) {
-    p->in_use--;
-    stack_give_idle(p, s);
 }
 
 /*
@@ -206,7 +191,6 @@ static void chunk_unmap(void *mem) {
  * this check cannot find these tasks: they left the registry before it.
  */
 void stack_pool_destroy(struct stack_pool *p) {
-    prefault_end(p); /* its thread may be populating a page of these chunks */
     bool pinned = !epoch_no_pins();
     struct stack_chunk *c = p->chunks;
     while (c) {
