@@ -124,8 +124,8 @@ void BM_UringNop(benchmark::State &st, unsigned batch) {
 // stack, the page a task's first run writes, by
 //   touch              one write per page on one thread: a fault each, what n first runs pay
 //   populate           process_madvise(MADV_POPULATE_WRITE), 16 pages per call, one thread
-//   populate_2threads  the same from two threads, half the stacks each: the machine's floor
-//                      for a prefault thread beside the loop (runtime/prefault.c)
+//   populate_2threads  the same from two threads, half the stacks each: what a thread that
+//                      prefaults stacks beside the loop could reach at best
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
