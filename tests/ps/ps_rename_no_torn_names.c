@@ -1,5 +1,5 @@
 /*
- * ps_rename_no_torn_names: while the child renames its tasks round-robin flat out (202-byte
+ * ps_rename_no_torn_names: while the child renames its tasks round-robin in bursts (202-byte
  * names, read in several pieces, with the rename's generation at both ends, so a name read
  * from a freed node, or from one that a later rename reused at the same address, shows two
  * generations), taskring-ps --json reads it again and again: every run exits 0 and prints

@@ -11,8 +11,9 @@
  *   ps_target churn       spawns and finishes tasks flat out, each renaming itself once
  *                         ("churn-N" for its own Task-N number); prints its rate on SIGUSR1
  *   ps_target longsym     a task "long-symbol" whose function's symbol has 5,012 characters
- *   ps_target rename K    K sleepers renamed round-robin flat out, each name 202 bytes with
- *                         its generation at both ends ("0000000042-....-0000000042")
+ *   ps_target rename K    K sleepers renamed round-robin, bursts of 4096 renames 1 ms apart,
+ *                         each name 202 bytes with its generation at both ends
+ *                         ("0000000042-....-0000000042")
  *   ps_target awaits      parents ("parent-N" for their own number) that each await a child
  *                         ("child-of-N") which yields a few times and ends, spawned flat out
  *                         (~total alive): awaited records are reused all the time
@@ -388,8 +389,11 @@ static void *rename_main(void *arg) {
     for (unsigned gen = 0;; gen++) {
         snprintf(name, sizeof name, "%010u-%s-%010u", gen, pad, gen);
         tr_task_set_name(ts[gen % k], name);
+        /* Bursts of renames with quiet gaps between them: a reader slowed down by a loaded
+         * machine still finds moments when a row holds still (ps_rename_no_torn_names needs
+         * some rows shown, not only torn ones); the bursts are what the torn check meets. */
         if (gen % 4096 == 0)
-            tr_yield();
+            tr_sleep(1000000);
     }
     return NULL;
 }
