@@ -7,6 +7,7 @@
  * record.c recycles the record, but only once no tr_all_tasks snapshot could still hold it.
  */
 #include "runtime.h"
+#include "test_hooks.h"
 #include "wait.h"
 
 #include <dlfcn.h>
@@ -169,14 +170,44 @@ static void last_reference(tr_task *t, uint32_t old) {
     t->magic = TASK_DEAD;
 }
 
+/* test_hooks.h: called by a release on another thread right after its reference is gone. */
+static _Atomic(void (*)(void)) remote_release_hook;
+
+void task_set_remote_release_hook(void (*hook)(void)) {
+    atomic_store(&remote_release_hook, hook);
+}
+
+static inline void remote_release_hooked(void) {
+    void (*hook)(void) = atomic_load_explicit(&remote_release_hook, memory_order_relaxed);
+    if (TR_UNLIKELY(hook != NULL))
+        hook();
+}
+
 /*
  * A release on a thread that is not the record's loop (a monitoring thread, or any thread
- * after the loop ended). It counts itself in `remote_releasers` for its whole length, so that
- * an ending loop waits for it before freeing what it touches (record.c, "after the loop").
+ * after the loop ended). Before the loop's end it counts itself in `remote_releasers` for its
+ * whole length, so that the ending loop waits for it before freeing what it touches (record.c,
+ * "after the loop"). A record that already carries the end's bias needs no such count, and
+ * must not take one: once this release's reference is gone, another thread's last release
+ * may free the loop at once, so nothing here may touch the loop after it unless it is the
+ * last. (Either this thread's load of `refs` sees the bias, or the end's wait sees this
+ * thread in `remote_releasers`: both sides are sequentially consistent.)
  */
 static void remote_unref(struct tr_loop *loop, tr_task *t) {
+    uint32_t old;
+    if (atomic_load_explicit(&t->refs, memory_order_seq_cst) > REFS_OUTLIVED) {
+        /* After the end: the pool is held for this record until its last reference goes. */
+        old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_seq_cst);
+        remote_release_hooked();
+        if (old == REFS_OUTLIVED + 1) {
+            last_reference(t, old);
+            record_pool_release(loop); /* may free the pool and the loop */
+        }
+        return;
+    }
     atomic_fetch_add_explicit(&loop->records.remote_releasers, 1, memory_order_seq_cst);
-    uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_seq_cst);
+    old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_seq_cst);
+    remote_release_hooked();
     if (old == REFS_OUTLIVED + 1) {
         /* The record outlived its loop: the pool is held for it. */
         last_reference(t, old);

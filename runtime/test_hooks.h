@@ -13,4 +13,9 @@
  * snapshotting thread in it, to order a loop's releases and reclaim passes against the pin. */
 void epoch_set_pin_hook(void (*hook)(void));
 
+/* task.c: called by every release on a thread that is not the task's loop, right after its
+ * reference is gone and before it is done. NULL (the default) turns it off. A test parks a
+ * releasing thread there while another thread releases the last reference. */
+void task_set_remote_release_hook(void (*hook)(void));
+
 #endif
