@@ -157,7 +157,10 @@ count_tests() { # NAME LOG RC
         failed_names+=("$name: $line")
     done < <(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$log" | grep -vE ' Passed |\*\*\*Skipped ' |
         sed -E 's/^.*Test +#[0-9]+: ([^ ]+) [ .]*(.*)$/\1 (\2)/')
-    if ((f > 0)); then
+    if ((rc != 0)) && ! grep -qE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$log"; then
+        failed_names+=("$name: (the stage itself: no ctest test failed)")
+        failed_excerpts+=("--- $name: the last lines of its log"$'\n'"$(tail -n 15 "$log" | sed 's/^/    /')")
+    elif ((f > 0)); then
         failed_excerpts+=("$(awk -v stage="$name" '
             /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: / { keep = ($0 !~ / Passed |\*\*\*Skipped /); n = 0
                 if (keep) print "--- " stage ": " $0; next }

@@ -46,9 +46,13 @@ fi
 # taskring-ps and its man page are installed; it runs (usage on --help).
 [[ -x "$prefix/bin/taskring-ps" ]] || die "missing bin/taskring-ps"
 [[ -f "$prefix/share/man/man1/taskring-ps.1" ]] || die "missing share/man/man1/taskring-ps.1"
-"$prefix/bin/taskring-ps" --help | grep -q "usage: taskring-ps" || die "taskring-ps --help"
+# (Output captured, then searched: under pipefail, `cmd | grep -q` fails when grep exits at
+# the first match and cmd dies of SIGPIPE writing the rest.)
+help=$("$prefix/bin/taskring-ps" --help) || die "taskring-ps --help exited non-zero"
+grep -q "usage: taskring-ps" <<<"$help" || die "taskring-ps --help"
 # The shared library must export the API.
-if ! nm -D --defined-only "$libdir/libtaskring.so" | grep -qw tr_run; then
+exported=$(nm -D --defined-only "$libdir/libtaskring.so")
+if ! grep -qw tr_run <<<"$exported"; then
     die "libtaskring.so does not export tr_run (symbol visibility?)"
 fi
 
@@ -61,7 +65,10 @@ run_consumer() { # LABEL BINARY [env...]
     [[ "$out" == *"install consumer $label: OK"* ]] || die "$label: no success line"
     ok=$((ok + 1))
 }
-needs_shared_lib() { readelf -d "$1" | grep -q 'NEEDED.*libtaskring\.so'; }
+needs_shared_lib() {
+    local dyn
+    dyn=$(readelf -d "$1") && grep -q 'NEEDED.*libtaskring\.so' <<<"$dyn"
+}
 
 # ---- find_package(taskring) ------------------------------------------------------------------
 step "CMake consumer (find_package, CMAKE_PREFIX_PATH=$prefix)"
