@@ -96,12 +96,6 @@ static inline uint32_t *chunk_live(uint32_t c) {
     return &chunk_tail(c)->live;
 }
 
-static inline slot_t *slot_at(uint64_t index) {
-    slot_t *chunk =
-        atomic_load_explicit(&reg.chunks[index / SLOTS_PER_CHUNK], memory_order_relaxed);
-    return &chunk[index % SLOTS_PER_CHUNK];
-}
-
 static inline uintptr_t free_link(uint64_t next_plus_one) {
     return (uintptr_t)(next_plus_one << 1) | 1u;
 }
@@ -224,21 +218,35 @@ void registry_publish(struct tr_loop *loop) {
         atomic_store_explicit(&s->live, s->live_exact, memory_order_relaxed);
 }
 
-static inline void count_change(struct tr_loop *loop, struct reg_shard *s) {
-    if (TR_UNLIKELY(++s->changes % PUBLISH_EVERY == 0))
+/* registry_add and registry_remove keep their rare steps out of line, reached by tail calls,
+ * so that the common path saves no register. */
+static __attribute__((noinline, cold)) int add_after_grow(struct tr_loop *loop, tr_task *t) {
+    if (shard_grow(loop->shard) < 0)
+        return -ENOMEM;
+    return registry_add(loop, t);
+}
+
+/* A live count crossed zero (busy: upwards), or PUBLISH_EVERY changes went by. */
+static __attribute__((noinline)) int count_rare(struct tr_loop *loop, struct reg_shard *s,
+                                                bool crossed, bool busy) {
+    if (crossed)
+        runtime_loop_busy(loop, busy); /* the runtime's end is decided on these crossings */
+    if (s->changes % PUBLISH_EVERY == 0)
         registry_publish(loop);
+    return 0;
 }
 
 int registry_add(struct tr_loop *loop, tr_task *t) {
     struct reg_shard *s = loop->shard;
-    if (TR_UNLIKELY(!s->free_head) && shard_grow(s) < 0)
-        return -ENOMEM;
+    if (TR_UNLIKELY(!s->free_head))
+        return add_after_grow(loop, t);
     uint64_t index = s->free_head - 1;
-    slot_t *slot = slot_at(index);
+    uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
+    slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_relaxed);
+    slot_t *slot = &chunk[index % SLOTS_PER_CHUNK];
     s->free_head = atomic_load_explicit(slot, memory_order_relaxed) >> 1;
     t->slot = index;
-    uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
-    struct chunk_tail *tail = chunk_tail(c);
+    struct chunk_tail *tail = chunk_tail_in(chunk);
     if (tail->live++ == 0 && !atomic_load_explicit(&reg.occupied[c], memory_order_relaxed))
         atomic_store_explicit(&reg.occupied[c], 1, memory_order_release);
     unsigned g = (unsigned)(index % SLOTS_PER_CHUNK) / GROUP_SLOTS;
@@ -249,19 +257,22 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
                               memory_order_release);
     /* Release: whoever reads this slot sees the record initialised. */
     atomic_store_explicit(slot, (uintptr_t)t, memory_order_release);
-    if (TR_UNLIKELY(s->live_exact++ == 0))
-        runtime_loop_busy(loop, true); /* the runtime's end is decided on these crossings */
-    count_change(loop, s);
+    bool crossed = s->live_exact++ == 0;
+    if (TR_UNLIKELY(crossed | (++s->changes % PUBLISH_EVERY == 0)))
+        return count_rare(loop, s, crossed, true);
     return 0;
 }
 
 void registry_remove(struct tr_loop *loop, tr_task *t) {
     struct reg_shard *s = loop->shard;
-    atomic_store_explicit(slot_at(t->slot), free_link(s->free_head), memory_order_release);
-    s->free_head = t->slot + 1;
-    uint32_t c = (uint32_t)(t->slot / SLOTS_PER_CHUNK);
-    struct chunk_tail *tail = chunk_tail(c);
-    unsigned g = (unsigned)(t->slot % SLOTS_PER_CHUNK) / GROUP_SLOTS;
+    uint64_t index = t->slot;
+    uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
+    slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_relaxed);
+    atomic_store_explicit(&chunk[index % SLOTS_PER_CHUNK], free_link(s->free_head),
+                          memory_order_release);
+    s->free_head = index + 1;
+    struct chunk_tail *tail = chunk_tail_in(chunk);
+    unsigned g = (unsigned)(index % SLOTS_PER_CHUNK) / GROUP_SLOTS;
     if (--tail->group_live[g] == 0)
         atomic_store_explicit(&tail->groups,
                               atomic_load_explicit(&tail->groups, memory_order_relaxed) &
@@ -269,9 +280,9 @@ void registry_remove(struct tr_loop *loop, tr_task *t) {
                               memory_order_relaxed);
     if (--tail->live == 0 && s->nemptied < s->chunk_cap)
         s->emptied[s->nemptied++] = c; /* its flag is cleared at the next publish */
-    if (TR_UNLIKELY(--s->live_exact == 0))
-        runtime_loop_busy(loop, false);
-    count_change(loop, s);
+    bool crossed = --s->live_exact == 0;
+    if (TR_UNLIKELY(crossed | (++s->changes % PUBLISH_EVERY == 0)))
+        count_rare(loop, s, crossed, false);
 }
 
 void registry_for_each_own(struct tr_loop *loop, void (*f)(tr_task *, void *), void *ctx) {
