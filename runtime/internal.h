@@ -161,7 +161,10 @@ struct tr_task {
     _Atomic bool retrieved;     /* someone saw exit_code (tr_await, tr_run): no report */
     _Atomic uint32_t refs;      /* runtime (until done) + caller + tr_task_retain */
     uint32_t heap_index;        /* position in the timer heap while sleeping */
-    uint64_t slot;              /* registry slot index */
+    /* Registry slot index while registered; SLOT_NONE once removed, so that a reader outside
+     * the process holding the slot it was found in rejects the record while it is reused
+     * (registry.c; docs/architecture.md, "The torn-read protocol"). */
+    uint64_t slot;
     struct tr_loop *loop;
     tr_fn fn;
     void *arg;
@@ -203,6 +206,8 @@ struct tr_task {
 };
 
 enum { NAME_UNFORMATTED, NAME_FORMATTING, NAME_READY };
+/* tr_task.slot of a record in no slot: no slot index has this value. */
+#define SLOT_NONE UINT64_MAX
 
 /* ---- run queue: FIFO, intrusive through task.run_next ------------------------------------ */
 

@@ -266,6 +266,9 @@ int registry_add(struct tr_loop *loop, tr_task *t) {
 void registry_remove(struct tr_loop *loop, tr_task *t) {
     struct reg_shard *s = loop->shard;
     uint64_t index = t->slot;
+    /* No slot's record any more: taskring-ps, which may still hold this slot's old value,
+     * drops the record from here on, and while task_create reuses it (it is not cleared). */
+    t->slot = SLOT_NONE;
     uint32_t c = (uint32_t)(index / SLOTS_PER_CHUNK);
     slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_relaxed);
     atomic_store_explicit(&chunk[index % SLOTS_PER_CHUNK], free_link(s->free_head),
