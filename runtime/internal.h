@@ -194,7 +194,8 @@ struct tr_task {
     /* Steps before custom_name changes, so before a replaced name can be freed: a reader
      * outside the process, which holds no pin, that sees the same value around its read of
      * the text read the current name, not a freed node or one reused at the same address
-     * (taskring-ps). Zero at spawn (record_alloc clears the record). */
+     * (taskring-ps). Never reset: it keeps counting across the record's reuses, as
+     * wait_seq does, so that a reuse cannot bring an old value back. */
     _Atomic uint32_t name_seq;
     char default_name[28]; /* "Task-" + up to 20 digits, formatted on first read */
 #if defined(TASKRING_ASAN)
@@ -344,7 +345,11 @@ struct record_pool {
     struct name_node *names_stamped_tail;
 };
 
-tr_task *record_alloc(struct tr_loop *loop);
+/* A record for a new task (its fields as the last task left them: task_create sets them),
+ * or NULL when memory is short. */
+tr_task *record_alloc_slow(struct tr_loop *loop);
+void record_drop_name(tr_task *t);
+static inline tr_task *record_alloc(struct tr_loop *loop); /* after struct tr_loop */
 void record_retire(struct tr_loop *loop, tr_task *t);
 /* Once per turn: gives whole free slabs back when the loop has not needed them lately. */
 void record_pool_turn(struct tr_loop *loop);
@@ -599,6 +604,19 @@ tr_task *group_waiting_task(const void *group);
 void group_for_each_member(const void *group, void (*f)(tr_task *t, void *ctx), void *ctx);
 
 /* ---- tasks (task.c) ----------------------------------------------------------------------- */
+
+static inline tr_task *record_alloc(struct tr_loop *loop) {
+    struct record_pool *p = &loop->records;
+    tr_task *t = p->free;
+    if (TR_UNLIKELY(!t))
+        return record_alloc_slow(loop);
+    p->free = t->run_next;
+    p->free_count--;
+    /* The name its last task had (rare: most tasks keep Task-N). */
+    if (TR_UNLIKELY(atomic_load_explicit(&t->custom_name, memory_order_relaxed) != NULL))
+        record_drop_name(t);
+    return t;
+}
 
 /* A new task holding `refs` references: the runtime's, plus the creator's. */
 tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs);

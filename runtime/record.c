@@ -227,7 +227,9 @@ static bool grow(struct record_pool *p) {
     size_t count = p->slabs ? p->slabs->count * 2 : FIRST_SLAB;
     if (count > MAX_SLAB)
         count = MAX_SLAB;
-    struct record_slab *s = malloc(sizeof *s + count * sizeof(tr_task));
+    /* Zeroed: a record is never cleared again (task_create sets what a new task needs), and
+     * the loop's end reads refs in every record (after the loop). */
+    struct record_slab *s = calloc(1, sizeof *s + count * sizeof(tr_task));
     if (!s)
         return false;
     s->count = count;
@@ -238,8 +240,6 @@ static bool grow(struct record_pool *p) {
     tr_task *first = p->free;
     for (size_t i = count; i-- > 0;) {
         tr_task *t = &s->items[i];
-        atomic_init(&t->custom_name, NULL);
-        atomic_init(&t->refs, 0); /* the loop's end reads it in every record (after the loop) */
         t->run_next = first;
         first = t;
     }
@@ -259,19 +259,16 @@ static bool refill(struct record_pool *p) {
     return p->free || grow(p);
 }
 
-tr_task *record_alloc(struct tr_loop *loop) {
+/* record_alloc's slow half (internal.h): the free list ran dry. */
+tr_task *record_alloc_slow(struct tr_loop *loop) {
     struct record_pool *p = &loop->records;
-    if (TR_UNLIKELY(!p->free) && !refill(p))
+    if (!refill(p))
         return NULL;
-    tr_task *t = p->free;
-    p->free = t->run_next;
-    p->free_count--;
-    /* The name its last task had (rare: most tasks keep Task-N); memset clears the field. */
-    struct name_node *name = atomic_load_explicit(&t->custom_name, memory_order_relaxed);
-    if (TR_UNLIKELY(name != NULL))
-        free(name);
-    memset(t, 0, sizeof *t);
-    return t;
+    return record_alloc(loop);
+}
+
+void record_drop_name(tr_task *t) {
+    free_current_name(t);
 }
 
 void record_retire(struct tr_loop *loop, tr_task *t) {

@@ -10,6 +10,7 @@
 #include "test_hooks.h"
 #include "wait.h"
 
+#include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -43,7 +44,8 @@ void task_numbers_return(struct tr_loop *loop) {
     loop->number_next = loop->number_end = 0;
 }
 
-static void die(const char *caller, const char *what, const tr_task *t) {
+static __attribute__((noinline, cold, noreturn)) void die(const char *caller, const char *what,
+                                                          const tr_task *t) {
     char msg[160];
     int n = snprintf(msg, sizeof msg, "taskring: %s: %s (task %p)\n", caller, what, (void *)t);
     if (n > 0)
@@ -58,55 +60,97 @@ void task_check(const tr_task *t, const char *caller) {
         die(caller, "not a task", t);
 }
 
-tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
-    tr_task *t = record_alloc(loop);
-    if (!t) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    t->magic = TASK_MAGIC;
-    atomic_init(&t->state, TASK_SCHEDULED);
-    atomic_init(&t->refs, refs); /* the runtime's (until the task is done) + the creator's */
-    atomic_init(&t->exit_code, 0);
-    t->loop = loop;
-    atomic_store_explicit(&t->at, loop, memory_order_relaxed);
-    t->fn = fn;
-    t->arg = arg;
-    t->number = next_task_number(loop);
-    t->created_ns = loop->now_ns;
-    /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
-    t->cancel_requested = loop->stopping;
-    if ((name && tr_task_set_name(t, name) < 0) || registry_add(loop, t) < 0) {
-        /* Never a task: nobody holds it (the loop's end counts records with refs > 0). */
-        t->magic = TASK_DEAD;
-        atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
-        record_retire(loop, t);
-        errno = ENOMEM;
-        return NULL;
-    }
+/* The parts of a spawn that are not its common case, out of line so that the common one
+ * saves no registers it does not use: naming, and undoing a spawn that ran out of memory. */
+static __attribute__((noinline, cold)) tr_task *create_failed(struct tr_loop *loop, tr_task *t) {
+    /* Never a task: nobody holds it (the loop's end counts records with refs > 0). */
+    t->magic = TASK_DEAD;
+    atomic_store_explicit(&t->refs, 0, memory_order_relaxed);
+    record_retire(loop, t);
+    errno = ENOMEM;
+    return NULL;
+}
+
+static __attribute__((noinline, cold)) tr_task *create_named(struct tr_loop *loop, tr_task *t,
+                                                             const char *name) {
+    if (tr_task_set_name(t, name) < 0 || registry_add(loop, t) < 0)
+        return create_failed(loop, t);
     runq_push(&loop->runq, t);
     return t;
 }
 
-static tr_task *spawn(tr_fn fn, void *arg, const char *name) {
-    if (!fn) {
-        errno = EINVAL;
-        return NULL;
-    }
-    struct tr_loop *loop = tr_tls_loop;
-    if (!loop) {
-        errno = EPERM;
-        return NULL;
-    }
-    return task_create(loop, fn, arg, name, 2);
+static __attribute__((noinline, cold)) tr_task *no_record(void) {
+    errno = ENOMEM;
+    return NULL;
+}
+
+/*
+ * A record comes back with the fields its last task left (record.c: no memset; a new slab is
+ * zeroed). Every field a task or a reader on another thread reads before writing it is set
+ * here. The rest need nothing: ctx, stack (NULL once a task is done), run_next, the timer
+ * links and deadline (written when used), wake_result (written by whoever wakes it), waiter,
+ * awaiting and the done queue (empty once a task is done: each wait clears them before it
+ * returns, and nothing waits on a done task), slot (SLOT_NONE since registry_remove, or
+ * 0 in a new slab; registry_add sets it), default_name (formatted
+ * once name_state says so), and wait_seq and name_seq, which keep counting across reuses.
+ */
+static inline __attribute__((always_inline)) tr_task *
+create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
+    tr_task *t = record_alloc(loop);
+    if (TR_UNLIKELY(!t))
+        return no_record();
+    assert(!t->stack && !t->waiter && !t->done.head && !t->in_timer &&
+           !atomic_load_explicit(&t->awaiting, memory_order_relaxed));
+    t->magic = TASK_MAGIC;
+    atomic_store_explicit(&t->state, TASK_SCHEDULED, memory_order_relaxed);
+    /* Spawned while tr_run is cancelling everything: it is cancelled too, so shutdown ends. */
+    t->cancel_requested = loop->stopping;
+    t->cancel_forced = false;
+    atomic_store_explicit(&t->name_state, NAME_UNFORMATTED, memory_order_relaxed);
+    atomic_store_explicit(&t->exit_code, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->retrieved, false, memory_order_relaxed);
+    /* The runtime's (until the task is done) + the creator's. */
+    atomic_store_explicit(&t->refs, refs, memory_order_relaxed);
+    t->loop = loop;
+    atomic_store_explicit(&t->at, loop, memory_order_relaxed);
+    t->fn = fn;
+    t->arg = arg;
+    t->result = NULL;
+    t->shield = NULL;
+    t->scope = NULL;
+    t->scope_deadline_ns = 0;
+    t->number = next_task_number(loop);
+    t->created_ns = loop->now_ns;
+    __atomic_store_n(&t->ran_ns, 0, __ATOMIC_RELAXED); /* read by dumps */
+    if (TR_UNLIKELY(name != NULL))
+        return create_named(loop, t, name);
+    if (TR_UNLIKELY(registry_add(loop, t) < 0))
+        return create_failed(loop, t);
+    runq_push(&loop->runq, t);
+    return t;
+}
+
+tr_task *task_create(struct tr_loop *loop, tr_fn fn, void *arg, const char *name, uint32_t refs) {
+    return create(loop, fn, arg, name, refs);
+}
+
+static __attribute__((noinline, cold)) tr_task *spawn_refused(tr_fn fn) {
+    errno = fn ? EPERM : EINVAL;
+    return NULL;
 }
 
 TR_EXPORT tr_task *tr_spawn(tr_fn fn, void *arg) {
-    return spawn(fn, arg, NULL);
+    struct tr_loop *loop = tr_tls_loop;
+    if (TR_UNLIKELY(!fn || !loop))
+        return spawn_refused(fn);
+    return create(loop, fn, arg, NULL, 2);
 }
 
 TR_EXPORT tr_task *tr_spawn_named(tr_fn fn, void *arg, const char *name) {
-    return spawn(fn, arg, name);
+    struct tr_loop *loop = tr_tls_loop;
+    if (!fn || !loop)
+        return spawn_refused(fn);
+    return task_create(loop, fn, arg, name, 2);
 }
 
 TR_EXPORT tr_task *tr_task_retain(tr_task *t) {
@@ -147,7 +191,7 @@ int task_take_exit_code(tr_task *t) {
  * In a fire-and-forget server this line is the only trace of a connection that was never
  * served. One write(2), so that lines from several threads do not interleave.
  */
-static void report_unretrieved(const tr_task *t) {
+static __attribute__((noinline, cold)) void report_unretrieved(const tr_task *t) {
     int code = atomic_load_explicit(&t->exit_code, memory_order_relaxed);
     if (code >= 0 || code == -ECANCELED ||
         atomic_load_explicit(&t->retrieved, memory_order_relaxed))
@@ -161,12 +205,17 @@ static void report_unretrieved(const tr_task *t) {
         (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+static __attribute__((noinline, cold)) void over_released(tr_task *t) {
+    die("tr_task_release", "released more often than retained", t);
+}
+
 /* The last reference is gone: the record may be reused once no snapshot can hold it. */
-static void last_reference(tr_task *t, uint32_t old) {
-    if (old == 0 || old == REFS_OUTLIVED ||
-        atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE)
-        die("tr_task_release", "released more often than retained", t);
-    report_unretrieved(t);
+static inline void last_reference(tr_task *t, uint32_t old) {
+    if (TR_UNLIKELY(old == 0 || old == REFS_OUTLIVED ||
+                    atomic_load_explicit(&t->state, memory_order_relaxed) != TASK_DONE))
+        over_released(t);
+    if (TR_UNLIKELY(atomic_load_explicit(&t->exit_code, memory_order_relaxed) < 0))
+        report_unretrieved(t);
     t->magic = TASK_DEAD;
 }
 
@@ -193,7 +242,7 @@ static inline void remote_release_hooked(void) {
  * last. (Either this thread's load of `refs` sees the bias, or the end's wait sees this
  * thread in `remote_releasers`: both sides are sequentially consistent.)
  */
-static void remote_unref(struct tr_loop *loop, tr_task *t) {
+static __attribute__((noinline)) void remote_unref(struct tr_loop *loop, tr_task *t) {
     uint32_t old;
     if (atomic_load_explicit(&t->refs, memory_order_seq_cst) > REFS_OUTLIVED) {
         /* After the end: the pool is held for this record until its last reference goes. */
@@ -227,6 +276,14 @@ static void remote_unref(struct tr_loop *loop, tr_task *t) {
     atomic_fetch_sub_explicit(&loop->records.remote_releasers, 1, memory_order_seq_cst);
 }
 
+/* The loop's own release took the last reference. Out of line (a tail call), so that
+ * task_unref's common path needs no frame. */
+static __attribute__((noinline)) void local_last_reference(struct tr_loop *loop, tr_task *t,
+                                                           uint32_t old) {
+    last_reference(t, old);
+    record_retire(loop, t);
+}
+
 void task_unref(tr_task *t) {
     struct tr_loop *loop = t->loop;
     if (TR_UNLIKELY(tr_tls_loop != loop)) {
@@ -234,18 +291,21 @@ void task_unref(tr_task *t) {
         return;
     }
     uint32_t old = atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel);
-    if (old > 1)
+    if (TR_LIKELY(old > 1))
         return;
-    last_reference(t, old);
-    record_retire(loop, t);
+    local_last_reference(loop, t, old);
+}
+
+static __attribute__((noinline, cold)) void release_bad(const tr_task *t) {
+    task_check(t, "tr_task_release");
+    die("tr_task_release", "task released after its last reference (double release?)", t);
 }
 
 TR_EXPORT void tr_task_release(tr_task *t) {
     if (!t)
         return;
-    task_check(t, "tr_task_release");
-    if (TR_UNLIKELY(t->magic == TASK_DEAD))
-        die("tr_task_release", "task released after its last reference (double release?)", t);
+    if (TR_UNLIKELY(t->magic != TASK_MAGIC))
+        release_bad(t); /* not a task, or a released one */
     task_unref(t);
 }
 
