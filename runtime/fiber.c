@@ -105,14 +105,22 @@ void fiber_resumed_slow(struct tr_loop *loop, transfer_t from) {
 
 static void task_entry(transfer_t from);
 
-/* Give `t` its stack and initial context the first time it runs. */
-static bool prepare_first_run(struct tr_loop *loop, tr_task *t) {
-    t->stack = stack_get(&loop->stacks);
-    if (!t->stack)
-        return false;
-    t->ctx = make_fcontext(t->stack->lo + t->stack->size, t->stack->size, task_entry);
-    san_fiber_create(t);
-    return true;
+/* Give `t` its stack and initial context the first time it runs; false when it cannot run
+ * (cancelled before it started, or no stack for it): then it is finished here, without one.
+ * Out of line: pick_next itself then needs no frame beyond the loop. */
+static __attribute__((noinline)) bool prepare_first_run(struct tr_loop *loop, tr_task *t) {
+    if (TR_LIKELY(!t->cancel_requested)) {
+        t->stack = stack_get(&loop->stacks);
+        if (TR_LIKELY(t->stack != NULL)) {
+            t->ctx = make_fcontext(t->stack->lo + t->stack->size, t->stack->size, task_entry);
+            san_fiber_create(t);
+            return true;
+        }
+        atomic_store_explicit(&t->exit_code, -ENOMEM, memory_order_relaxed);
+    }
+    task_finish(loop, t, NULL);
+    task_unref(t);
+    return false;
 }
 
 /*
@@ -125,15 +133,9 @@ static tr_task *pick_next(struct tr_loop *loop) {
         tr_task *t = runq_pop(&loop->runq);
         if (!t)
             return NULL;
-        if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_SCHEDULED) {
-            if (t->cancel_requested || !prepare_first_run(loop, t)) {
-                if (!t->cancel_requested)
-                    atomic_store_explicit(&t->exit_code, -ENOMEM, memory_order_relaxed);
-                task_finish(loop, t, NULL);
-                task_unref(t);
-                continue;
-            }
-        }
+        if (atomic_load_explicit(&t->state, memory_order_relaxed) == TASK_SCHEDULED &&
+            !prepare_first_run(loop, t))
+            continue;
         loop->turn_left--;
         return t;
     }

@@ -309,19 +309,26 @@ TR_EXPORT void tr_task_release(tr_task *t) {
     task_unref(t);
 }
 
+/* Wake whoever waits for the end, in the order they started waiting, as asyncio runs its
+ * done callbacks. Firing unlinks each one. */
+static __attribute__((noinline)) void finish_with_waiters(struct tr_loop *loop, tr_task *t) {
+    registry_remove(loop, t);
+    while (t->done.head)
+        waiter_fire(t->done.head, 0, false);
+}
+
 void task_finish(struct tr_loop *loop, tr_task *t, void *result) {
     t->result = result;
     if (t->cancel_requested && atomic_load_explicit(&t->exit_code, memory_order_relaxed) == 0)
         atomic_store_explicit(&t->exit_code, -ECANCELED, memory_order_relaxed);
     /* Release: a snapshot holder that sees DONE also sees the result and exit code. */
     atomic_store_explicit(&t->state, TASK_DONE, memory_order_release);
-    registry_remove(loop, t);
     if (t == loop->main_task)
         loop->turn_left = 0; /* back to tr_run now: nothing else starts once main is done */
-    /* Wake whoever waits for the end, in the order they started waiting, as asyncio runs
-     * its done callbacks. Firing unlinks each one. */
-    while (t->done.head)
-        waiter_fire(t->done.head, 0, false);
+    if (TR_UNLIKELY(t->done.head != NULL))
+        finish_with_waiters(loop, t);
+    else
+        registry_remove(loop, t); /* a tail call: no frame */
 }
 
 /* ---- state queries (any thread) ----------------------------------------------------------- */
