@@ -186,8 +186,10 @@ struct tr_task {
     uint64_t number;            /* N of the default name "Task-N" */
     /* For readers on other threads and outside the process (introspect.c, taskring-ps):
      * `wait_seq` changes at each wait's start (after `waiter` is set) and end (before it is
-     * cleared), so a reader that sees the same value before and after reading the waiter
-     * read one wait, whole. Times are the loop's clock (refreshed once per turn). */
+     * cleared), so it is odd exactly while a wait is published: a reader that sees the same
+     * odd value before and after reading the waiter read one wait, whole (an even value
+     * beside a waiter is a wait starting or ending: retry). Times are the loop's clock
+     * (refreshed once per turn). */
     _Atomic uint32_t wait_seq;
     uint64_t created_ns; /* spawned */
     _Atomic(struct name_node *) custom_name;

@@ -50,6 +50,12 @@ bool task_wait_view(const tr_task *t, const pin_t *pin, struct wait_view *v) {
     for (int i = 0; i < VIEW_TRIES; i++) {
         uint32_t before = atomic_load_explicit(&t->wait_seq, memory_order_acquire);
         const struct waiter *w = __atomic_load_n(&t->waiter, __ATOMIC_ACQUIRE);
+        /* The step is odd exactly while a wait is published. A waiter seen with an even step
+         * is one being published or, worse, one whose wait has ended: its task may be filling
+         * the same stack slot with its next wait right now, and the step will not move until
+         * that one is published. Not a moment to read: try again. */
+        if (w && !(before & 1))
+            continue;
         *v = (struct wait_view){.waiting = w != NULL};
         if (w)
             read_waiter(t, w, v);

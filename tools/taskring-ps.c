@@ -981,7 +981,10 @@ static void decode_record(struct task *t, const unsigned char *rec) {
 }
 
 static bool same_moment(const struct task *t, const unsigned char *rec) {
-    return t->state == (uint8_t)field_u64(rec, d.task_state) &&
+    /* wait_seq is odd exactly while a wait is published: a waiter beside an even step is one
+     * being published or one whose wait has ended and whose stack slot the next wait may be
+     * filling (both reads would agree on it): not a moment to show. */
+    return (!t->waiter || (t->wait_seq & 1)) && t->state == (uint8_t)field_u64(rec, d.task_state) &&
            t->id == field_u64(rec, d.task_number) &&
            t->wait_seq == (uint32_t)field_u64(rec, d.task_wait_seq) &&
            t->name_seq == (uint32_t)field_u64(rec, d.task_name_seq) &&

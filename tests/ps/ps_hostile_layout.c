@@ -107,6 +107,7 @@ int main(int argc, char **argv) {
         return 2;
     task.at = (uintptr_t)&loop_id_word;
     task.waiter = (uintptr_t)waiter;
+    task.wait_seq = 1; /* odd: the waiter is published */
     chunks[0] = (uintptr_t)chunk0;
     for (int i = 0; i < 4096; i++)
         chunk0[i] = 1; /* odd: free-list links */
