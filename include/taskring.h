@@ -767,6 +767,17 @@ const char *tr_strerror(int err);
 #else
 #define TR__SWITCH_ENDBR ""
 #endif
+/* jump_fcontext entered by push + jmp rather than call, to `target` (a symbol): the task that
+ * resumes here returns to whatever its own callers pushed (runtime/fcontext.h says why). In
+ * rdi the context to resume, in rsi the word for it; back come rax (where the one that
+ * jumped here stopped) and rdx (its word). Both assembler dialects (-masm=intel too). */
+#define TR__SWITCH_ASM(target)                                                                     \
+    TR__SWITCH_VZEROUPPER                                                                          \
+    "{leaq -128(%%rsp), %%rsp|lea rsp, [rsp - 128]}\n\t"                                           \
+    "{leaq 1f(%%rip), %%rax|lea rax, [rip + 1f]}\n\t"                                              \
+    "{pushq %%rax|push rax}\n\t"                                                                   \
+    "jmp " target "@PLT\n"                                                                         \
+    "1:\n\t" TR__SWITCH_ENDBR "{leaq 128(%%rsp), %%rsp|lea rsp, [rsp + 128]}"
 #endif
 
 #if !defined(TR_NO_INLINE) && defined(__GNUC__) && defined(__x86_64__) && defined(__SSE2__) &&     \
@@ -841,18 +852,12 @@ static inline __attribute__((always_inline)) int tr__yield_inline(void) {
     __atomic_store_n(&next->state, (unsigned char)TR__TASK_RUNNING, __ATOMIC_RELAXED);
     __atomic_store_n(&next->ran_ns, loop->now_ns, __ATOMIC_RELAXED); /* read by dumps */
     loop->current = (tr_task *)(void *)next;
-    /* jump_fcontext(next->ctx, self), entered by push + jmp rather than call: the task that
-     * resumes here returns to whatever its own callers pushed (see runtime/fcontext.h). */
+    /* jump_fcontext(next->ctx, self), through tr__switch_v1. */
     register void *rdi __asm__("rdi") = next->ctx;
     register void *rsi __asm__("rsi") = self;
     register void *rax __asm__("rax");
     register void *rdx __asm__("rdx");
-    __asm__ volatile(TR__SWITCH_VZEROUPPER /* both dialects: -masm=intel programs too */
-                     "{leaq -128(%%rsp), %%rsp|lea rsp, [rsp - 128]}\n\t"
-                     "{leaq 1f(%%rip), %%rax|lea rax, [rip + 1f]}\n\t"
-                     "{pushq %%rax|push rax}\n\t"
-                     "jmp tr__switch_v1@PLT\n"
-                     "1:\n\t" TR__SWITCH_ENDBR "{leaq 128(%%rsp), %%rsp|lea rsp, [rsp + 128]}"
+    __asm__ volatile(TR__SWITCH_ASM("tr__switch_v1")
                      : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
                      :
                      : TR__SWITCH_CLOBBERS);

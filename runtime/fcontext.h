@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "taskring.h" /* TR__SWITCH_CLOBBERS: the list the inline tr_yield uses too */
+#include "taskring.h" /* TR__SWITCH_ASM and its clobbers: the inline tr_yield's too */
 
 typedef void *fcontext_t;
 
@@ -42,11 +42,7 @@ static inline __attribute__((always_inline)) transfer_t fcontext_switch(fcontext
     register void *rsi __asm__("rsi") = data;
     register void *rax __asm__("rax");
     register void *rdx __asm__("rdx");
-    __asm__ volatile(TR__SWITCH_VZEROUPPER "leaq -128(%%rsp), %%rsp\n\t"
-                                           "leaq 1f(%%rip), %%rax\n\t"
-                                           "pushq %%rax\n\t"
-                                           "jmp jump_fcontext@PLT\n"
-                                           "1:\n\t" TR__SWITCH_ENDBR "leaq 128(%%rsp), %%rsp"
+    __asm__ volatile(TR__SWITCH_ASM("jump_fcontext")
                      : "=a"(rax), "=d"(rdx), "+D"(rdi), "+S"(rsi)
                      :
                      : TR__SWITCH_CLOBBERS);

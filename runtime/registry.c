@@ -342,23 +342,32 @@ static inline size_t scan_group(slot_t *group, tr_task **out, size_t cap, size_t
     return n;
 }
 
+/* Chunks a scan walks: claims past the end failed and were never published. */
+static inline uint32_t scan_chunk_count(void) {
+    uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
+    return nchunks > MAX_CHUNKS ? MAX_CHUNKS : nchunks;
+}
+
+/* Chunk c's summary (a bit per group that holds a task) and the chunk in *chunk; 0 for a
+ * chunk that holds none, or is not there. */
+static inline uint64_t scan_chunk_groups(uint32_t c, slot_t **chunk) {
+    if (!atomic_load_explicit(&reg.occupied[c], memory_order_acquire))
+        return 0;
+    *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
+    return *chunk ? atomic_load_explicit(&chunk_tail_in(*chunk)->groups, memory_order_acquire) : 0;
+}
+
 /*
  * Copy every task pointer in the table into out[0..cap) and return how many there are
  * (which may exceed cap). The caller holds a pin. Chunks without a task and groups without
  * a task are skipped unread.
  */
 size_t registry_scan(tr_task **out, size_t cap) {
-    uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
-    if (nchunks > MAX_CHUNKS)
-        nchunks = MAX_CHUNKS; /* claims past the end failed and were never published */
+    uint32_t nchunks = scan_chunk_count();
     size_t n = 0;
     for (uint32_t c = 0; c < nchunks; c++) {
-        if (!atomic_load_explicit(&reg.occupied[c], memory_order_acquire))
-            continue;
-        slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
-        if (!chunk)
-            continue;
-        uint64_t groups = atomic_load_explicit(&chunk_tail_in(chunk)->groups, memory_order_acquire);
+        slot_t *chunk = NULL;
+        uint64_t groups = scan_chunk_groups(c, &chunk);
         while (groups) {
             slot_t *group = chunk + (size_t)__builtin_ctzll(groups) * GROUP_SLOTS;
             groups &= groups - 1;
@@ -371,17 +380,11 @@ size_t registry_scan(tr_task **out, size_t cap) {
 /* registry_scan's walk with a callback instead of an array: no allocation (the signal dump
  * uses it). Stops early when f returns false. The caller holds a pin. */
 size_t registry_scan_each(bool (*f)(tr_task *t, void *ctx), void *ctx) {
-    uint32_t nchunks = atomic_load_explicit(&reg.chunk_count, memory_order_acquire);
-    if (nchunks > MAX_CHUNKS)
-        nchunks = MAX_CHUNKS;
+    uint32_t nchunks = scan_chunk_count();
     size_t n = 0;
     for (uint32_t c = 0; c < nchunks; c++) {
-        if (!atomic_load_explicit(&reg.occupied[c], memory_order_acquire))
-            continue;
-        slot_t *chunk = atomic_load_explicit(&reg.chunks[c], memory_order_acquire);
-        if (!chunk)
-            continue;
-        uint64_t groups = atomic_load_explicit(&chunk_tail_in(chunk)->groups, memory_order_acquire);
+        slot_t *chunk = NULL;
+        uint64_t groups = scan_chunk_groups(c, &chunk);
         while (groups) {
             slot_t *group = chunk + (size_t)__builtin_ctzll(groups) * GROUP_SLOTS;
             groups &= groups - 1;
