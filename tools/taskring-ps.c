@@ -695,11 +695,11 @@ static const char *io_opcode_name(unsigned op) {
     return op < sizeof names / sizeof *names && names[op] ? names[op] : "op";
 }
 
-/* The permutation that orders key[0..n): *idx[i] gets the index of the i-th smallest key.
- * A byte-wise radix sort that skips the bytes every key shares (the high bytes of addresses
+/* The permutation that orders key[0..n) in a (b is scratch of the same size); returns the
+ * one of the two that holds it: its i-th entry is the index of the i-th smallest key. A
+ * byte-wise radix sort that skips the bytes every key shares (the high bytes of addresses
  * and ids), so a million keys sort in a few passes. */
-static uint32_t *radix_order(const uint64_t *key, size_t n) {
-    uint32_t *a = xcalloc(n, sizeof *a), *b = xcalloc(n, sizeof *b);
+static uint32_t *radix_order_into(const uint64_t *key, size_t n, uint32_t *a, uint32_t *b) {
     uint64_t all_or = 0, all_and = ~(uint64_t)0;
     for (size_t i = 0; i < n; i++) {
         a[i] = (uint32_t)i;
@@ -720,13 +720,32 @@ static uint32_t *radix_order(const uint64_t *key, size_t n) {
         a = b;
         b = t;
     }
-    free(b);
     return a;
 }
 
-/* Every task pointer in the slot table, with its slot index, in *addr / *slot (big_alloc'd,
- * *n of them, in address order). */
-static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, bool need_sorted) {
+static uint32_t *radix_order(const uint64_t *key, size_t n) {
+    uint32_t *a = xcalloc(n, sizeof *a), *b = xcalloc(n, sizeof *b);
+    uint32_t *r = radix_order_into(key, n, a, b);
+    free(r == a ? b : a);
+    return r;
+}
+
+/* The slot table, read a group of chunks at a time, so that a reader that needs no global
+ * order (--count, --floor) streams it through buffers it reuses: fresh pages of the reader's
+ * own cost about as much as reading the target (a kernel page clear each). */
+enum { WALK_CHUNKS = 16 };
+
+struct slot_walk {
+    struct tr_debug_registry r;
+    uint32_t count, next;
+    uint8_t *occupied;
+    uint64_t *chunks;
+    uint64_t *words; /* WALK_CHUNKS chunks' slot words */
+    size_t used;     /* chunks that hold slots */
+};
+
+static void slot_walk_open(struct slot_walk *w) {
+    *w = (struct slot_walk){0};
     struct tr_debug_registry r;
     if (!peek((uintptr_t)d.registry, &r, sizeof r))
         die(EXIT_LAYOUT, "process %d: the slot table's description is not readable", (int)target);
@@ -741,91 +760,169 @@ static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, 
         layout_bad("a slot table of %u chunks of %u slots", r.max_chunks, r.slots_per_chunk);
     if (count > r.max_chunks) /* claims past the end failed (registry.c): never published */
         count = r.max_chunks;
-    uint8_t *occupied = xcalloc(count, 1);
-    uint64_t *chunks = xcalloc(count, 8);
-    if (count && (!peek((uintptr_t)r.occupied, occupied, count) ||
-                  !peek((uintptr_t)r.chunks, chunks, count * 8u)))
+    w->r = r;
+    w->count = count;
+    w->occupied = xcalloc(count, 1);
+    w->chunks = xcalloc(count, 8);
+    if (count && (!peek((uintptr_t)r.occupied, w->occupied, count) ||
+                  !peek((uintptr_t)r.chunks, w->chunks, count * 8u)))
         die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
-    size_t used = 0;
     for (uint32_t c = 0; c < count; c++)
-        used += occupied[c] && chunks[c];
-    size_t cap = used * r.slots_per_chunk;
-    uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
-    size_t n = 0;
-    bool sorted = true, reversed = true;
-    size_t breaks = 0; /* places where reading in slot order would start a new range */
-    uint8_t *word_buf = xcalloc(r.slots_per_chunk, 8);
-    /* a chunk is 32 KiB: a few hundred per call, read straight into place */
-    enum { PER_CALL = 64 };
-    struct iovec l[PER_CALL], rv[PER_CALL];
-    uint32_t ids[PER_CALL];
-    uint64_t *words = big_alloc((size_t)PER_CALL * r.slots_per_chunk, 8);
-    uint32_t c = 0;
-    while (c < count) {
+        w->used += w->occupied[c] && w->chunks[c];
+    w->words = big_alloc((size_t)WALK_CHUNKS * r.slots_per_chunk, 8);
+}
+
+/* How many tasks one slot_walk_next can return. */
+static size_t slot_walk_group(const struct slot_walk *w) {
+    return (size_t)WALK_CHUNKS * w->r.slots_per_chunk;
+}
+
+/* The task pointers and slot numbers of the next group of chunks, in slot order, into addr[]
+ * and slot[] (room for slot_walk_group); 0 once the table is walked. */
+static size_t slot_walk_next(struct slot_walk *w, uint64_t *addr, uint64_t *slot) {
+    const uint32_t per = w->r.slots_per_chunk;
+    for (;;) {
+        struct iovec l[WALK_CHUNKS], rv[WALK_CHUNKS];
+        uint32_t ids[WALK_CHUNKS];
         size_t k = 0;
-        for (; c < count && k < PER_CALL; c++) {
-            if (!occupied[c] || !chunks[c])
+        for (; w->next < w->count && k < WALK_CHUNKS; w->next++) {
+            uint32_t c = w->next;
+            if (!w->occupied[c] || !w->chunks[c])
                 continue;
             ids[k] = c;
-            l[k] = (struct iovec){words + k * r.slots_per_chunk, r.slots_per_chunk * 8u};
-            rv[k] = (struct iovec){(void *)(uintptr_t)chunks[c], r.slots_per_chunk * 8u};
+            l[k] = (struct iovec){w->words + k * per, per * 8u};
+            rv[k] = (struct iovec){(void *)(uintptr_t)w->chunks[c], per * 8u};
             k++;
         }
         if (!k)
-            break;
+            return 0;
         ssize_t got = process_vm_readv(target, l, k, rv, k, 0);
         if (got < 0)
             read_failed(errno); /* chunks are never freed: a fault is not expected */
-        size_t whole = (size_t)got / (r.slots_per_chunk * 8u);
-        for (size_t i = 0; i < whole; i++) {
-            const uint64_t *w = words + i * r.slots_per_chunk;
-            for (uint32_t q = 0; q < r.slots_per_chunk; q++) {
-                if ((w[q] & 1) || !w[q])
+        if ((size_t)got < k * (per * 8u))
+            die(EXIT_LAYOUT, "process %d: a slot table chunk is not readable", (int)target);
+        size_t n = 0;
+        for (size_t i = 0; i < k; i++) {
+            const uint64_t *wd = w->words + i * per;
+            for (uint32_t q = 0; q < per; q++) {
+                if ((wd[q] & 1) || !wd[q])
                     continue;
-                if (n && w[q] < addr[n - 1])
-                    sorted = false;
-                if (n && w[q] > addr[n - 1])
-                    reversed = false;
-                if (n && (w[q] < addr[n - 1] || w[q] > addr[n - 1] + MERGE_GAP))
-                    breaks++;
-                addr[n] = w[q];
-                slot[n] = (uint64_t)ids[i] * r.slots_per_chunk + q;
+                addr[n] = wd[q];
+                slot[n] = (uint64_t)ids[i] * per + q;
                 n++;
             }
         }
-        if (whole < k)
-            die(EXIT_LAYOUT, "process %d: a slot table chunk is not readable", (int)target);
+        if (n)
+            return n;
     }
-    big_free(words, (size_t)PER_CALL * r.slots_per_chunk, 8);
-    free(word_buf);
-    free(occupied);
-    free(chunks);
-    if (!sorted && reversed) { /* a free list handed the slots out backwards */
-        for (size_t i = 0, j = n ? n - 1 : 0; i < j; i++, j--) {
+}
+
+static void slot_walk_close(struct slot_walk *w) {
+    big_free(w->words, slot_walk_group(w), 8);
+    free(w->occupied);
+    free(w->chunks);
+}
+
+/* Buffers for putting up to cap (address, slot) pairs in address order, reused. */
+struct sorter {
+    size_t cap;
+    uint32_t *a, *b;
+    uint64_t *addr, *slot;
+};
+
+static void sorter_init(struct sorter *s, size_t cap) {
+    *s = (struct sorter){.cap = cap};
+    s->a = big_alloc(cap, 4);
+    s->b = big_alloc(cap, 4);
+    s->addr = big_alloc(cap, 8);
+    s->slot = big_alloc(cap, 8);
+}
+
+static void sorter_free(struct sorter *s) {
+    big_free(s->a, s->cap, 4);
+    big_free(s->b, s->cap, 4);
+    big_free(s->addr, s->cap, 8);
+    big_free(s->slot, s->cap, 8);
+}
+
+/* addr[]/slot[] into address order (a slab's records are then read together), or left as
+ * they are when !need_sorted and they are mostly in runs already (batch_run merges runs). */
+static void order_by_address(struct sorter *s, uint64_t *addr, uint64_t *slot, size_t n,
+                             bool need_sorted) {
+    bool sorted = true, reversed = true;
+    size_t breaks = 0; /* places where reading in this order would start a new range */
+    for (size_t i = 1; i < n; i++) {
+        sorted = sorted && addr[i] >= addr[i - 1];
+        reversed = reversed && addr[i] <= addr[i - 1];
+        breaks += addr[i] < addr[i - 1] || addr[i] > addr[i - 1] + MERGE_GAP;
+    }
+    if (sorted)
+        return;
+    if (reversed) { /* a free list handed the slots out backwards */
+        for (size_t i = 0, j = n - 1; i < j; i++, j--) {
             uint64_t a = addr[i], q = slot[i];
             addr[i] = addr[j], slot[i] = slot[j];
             addr[j] = a, slot[j] = q;
         }
-        sorted = true;
+        return;
     }
     if (!need_sorted && breaks < n / 16)
-        sorted = true; /* mostly in runs already: batch_run merges them as they are */
-    if (!sorted) {     /* address order: a slab's records are then read together */
-        uint32_t *perm = radix_order(addr, n);
-        uint64_t *a2 = big_alloc(cap, 8), *s2 = big_alloc(cap, 8);
-        for (size_t i = 0; i < n; i++) {
-            a2[i] = addr[perm[i]];
-            s2[i] = slot[perm[i]];
-        }
-        free(perm);
-        big_free(addr, cap, 8);
-        big_free(slot, cap, 8);
-        addr = a2;
-        slot = s2;
+        return;
+    uint32_t *perm = radix_order_into(addr, n, s->a, s->b);
+    for (size_t i = 0; i < n; i++) {
+        s->addr[i] = addr[perm[i]];
+        s->slot[i] = slot[perm[i]];
     }
+    memcpy(addr, s->addr, n * 8);
+    memcpy(slot, s->slot, n * 8);
+}
+
+/* Every task pointer in the slot table, with its slot index, in *addr / *slot (big_alloc'd,
+ * *n of them; in address order if need_sorted, else possibly in runs). */
+static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, bool need_sorted) {
+    struct slot_walk w;
+    slot_walk_open(&w);
+    size_t cap = w.used * w.r.slots_per_chunk;
+    uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
+    size_t n = 0, got;
+    while ((got = slot_walk_next(&w, addr + n, slot + n)))
+        n += got;
+    slot_walk_close(&w);
+    struct sorter s;
+    sorter_init(&s, n);
+    order_by_address(&s, addr, slot, n, need_sorted);
+    sorter_free(&s);
     *addr_out = addr;
     *slot_out = slot;
     *n_out = n;
+}
+
+/* Each live task's record's first len bytes, group by group of the slot table through reused
+ * buffers: fn(ctx, i, record) with *slot_at[i] its slot (NULL record: unreadable). */
+static void each_record_streamed(uint32_t len, batch_fn *fn, void *ctx, const uint64_t **slot_at) {
+    struct slot_walk w;
+    slot_walk_open(&w);
+    size_t cap = slot_walk_group(&w);
+    uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
+    struct sorter s;
+    sorter_init(&s, cap);
+    struct batch b = {0};
+    batch_reserve(&b, cap);
+    if (slot_at)
+        *slot_at = slot;
+    size_t n;
+    while ((n = slot_walk_next(&w, addr, slot))) {
+        order_by_address(&s, addr, slot, n, false);
+        batch_reset(&b);
+        for (size_t i = 0; i < n; i++)
+            batch_add(&b, addr[i], len, (uint32_t)i);
+        batch_run(&b, fn, ctx);
+    }
+    batch_free(&b);
+    sorter_free(&s);
+    big_free(addr, cap, 8);
+    big_free(slot, cap, 8);
+    slot_walk_close(&w);
 }
 
 /* Loop ids by loop address: few loops, a small cache. */
@@ -888,39 +985,25 @@ static void count_nothing(void *ctx, uint32_t tag, const unsigned char *rec) {
 
 /* --floor: what reading costs alone: the slot table and each record's first bytes, read the
  * way --count reads them, decoding nothing (bench/ps_bench.sh: the rows' same-run floor). */
-static void floor_read(FILE *out) {
-    uint64_t *addr, *slot;
-    size_t n, got = 0;
-    read_slots(&addr, &slot, &n, false);
-    struct batch b = {0};
-    batch_reserve(&b, n);
-    for (size_t i = 0; i < n; i++)
-        batch_add(&b, addr[i], d.task_at.offset + d.task_at.size, (uint32_t)i);
-    batch_run(&b, count_nothing, &got);
-    fprintf(out, "%zu records read\n", got);
-    batch_free(&b);
-    big_free(addr, n, 8);
-    big_free(slot, n, 8);
-}
-
-static void count_tasks(struct counts *c) {
-    uint64_t *addr, *slot;
-    size_t n;
-    read_slots(&addr, &slot, &n, false);
+/* The bytes of a record --count reads: through its loop, slot and state fields. */
+static uint32_t count_read_len(void) {
     uint32_t len = d.task_at.offset + d.task_at.size;
     if (len < d.task_slot.offset + d.task_slot.size)
         len = d.task_slot.offset + d.task_slot.size;
     if (len < d.task_state.offset + d.task_state.size)
         len = d.task_state.offset + d.task_state.size;
-    struct batch b = {0};
-    batch_reserve(&b, n);
-    for (size_t i = 0; i < n; i++)
-        batch_add(&b, addr[i], len, (uint32_t)i);
-    *c = (struct counts){.slot = slot};
-    batch_run(&b, count_one, c);
-    batch_free(&b);
-    big_free(addr, n, 8);
-    big_free(slot, n, 8);
+    return len;
+}
+
+static void floor_read(FILE *out) {
+    size_t got = 0;
+    each_record_streamed(count_read_len(), count_nothing, &got, NULL);
+    fprintf(out, "%zu records read\n", got);
+}
+
+static void count_tasks(struct counts *c) {
+    *c = (struct counts){0};
+    each_record_streamed(count_read_len(), count_one, c, &c->slot);
 }
 
 /* The row of the task at addr with number id (t[] is in address order), or -1: records are

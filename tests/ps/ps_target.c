@@ -7,6 +7,8 @@
  *                         two loops; the rest spawned and never run (loop 0 is then blocked
  *                         in its main task, so they stay scheduled)
  *   ps_target unstarted N N tasks that never run (loop 0 blocked in main): the 1M benchmark
+ *   ps_target reused N    2N short tasks that end in a shuffled order, then N that never run
+ *                         in their reused records and slots: slot order is not address order
  *   ps_target busy        every loop (2) stuck in a spinning task, sleepers beside them
  *   ps_target churn       spawns and finishes tasks flat out, each renaming itself once
  *                         ("churn-N" for its own Task-N number); prints its rate on SIGUSR1
@@ -233,6 +235,38 @@ static void *unstarted_main(void *arg) {
     return NULL;
 }
 
+static size_t short_done; /* loop 0's: reused runs on one loop */
+static void *short_fn(void *arg) {
+    for (uintptr_t i = (uintptr_t)arg; i; i--)
+        tr_yield();
+    short_done++;
+    return NULL;
+}
+
+static void *reused_main(void *arg) {
+    (void)arg;
+    for (size_t i = 0; i < 2 * total; i++) {
+        tr_task *t = tr_spawn(short_fn, (void *)(uintptr_t)((i * 7919u) % 61u));
+        if (!t)
+            exit(2);
+        tr_task_release(t);
+        if (i % 4096 == 4095)
+            tr_sleep(1000000); /* the wave ends, in the order its yields give */
+    }
+    while (short_done < 2 * total)
+        tr_sleep(1000000);
+    uintptr_t last = 0;
+    size_t inversions = 0; /* records handed out against the spawn order */
+    for (size_t i = 1; i < total; i++) {
+        uintptr_t at = (uintptr_t)tr_spawn(unstarted_fn, NULL);
+        inversions += at < last;
+        last = at;
+    }
+    printf("COUNTS inversions=%zu\n", inversions);
+    ready_and_block();
+    return NULL;
+}
+
 static void *spin_fn(void *arg) {
     atomic_int *flag = arg;
     while (!atomic_load_explicit(flag, memory_order_relaxed))
@@ -428,6 +462,7 @@ int main(int argc, char **argv) {
     tr_options o = {.size = sizeof o, .loops = 2, .stack_size = 16384, .guard_size = 4096};
     tr_fn fn = !strcmp(argv[1], "states")      ? states_main
                : !strcmp(argv[1], "unstarted") ? unstarted_main
+               : !strcmp(argv[1], "reused")    ? reused_main
                : !strcmp(argv[1], "busy")      ? busy_main
                : !strcmp(argv[1], "churn")     ? churn_main
                : !strcmp(argv[1], "longsym")   ? longsym_main
@@ -438,7 +473,7 @@ int main(int argc, char **argv) {
     if (!fn)
         return 2;
     if (!strcmp(argv[1], "churn") || !strcmp(argv[1], "rename") || !strcmp(argv[1], "names") ||
-        !strcmp(argv[1], "longsym") || !strcmp(argv[1], "awaits"))
+        !strcmp(argv[1], "longsym") || !strcmp(argv[1], "awaits") || !strcmp(argv[1], "reused"))
         o.loops = 1;
     int rc = tr_run_with(&o, fn, NULL, NULL);
     fprintf(stderr, "ps_target: tr_run returned %d\n", rc);
