@@ -15,7 +15,9 @@
 #                               idle process runs beside it instead; alternating 1 s rounds,
 #                               median of per-round ratios; target >= 0.98. Also paced: a
 #                               listing then `sleep 0.2`, over the same loop without the
-#                               listing (the harness's own forks in both)
+#                               listing (the harness's own forks in both); and over the rate
+#                               while the same reader lists another process in the same loop
+#                               (the CPU a listing takes, nothing of the churn's shared)
 # The 1M target holds tasks that never run (ps_target unstarted: its loop is blocked in main),
 # the cheapest way to hold a million: their records are what taskring-ps reads.
 set -euo pipefail
@@ -81,7 +83,11 @@ list_med=$(printf '%s\n' "${list_t[@]}" | median)
 floor_med=$(printf '%s\n' "${floor_t[@]}" | median)
 kill -9 "$big"
 
-# churn: rounds of 1 s each, listed / idle beside, alternating; rates from the target itself
+# churn: rounds of 1 s each, listed / idle beside, alternating; rates from the target itself.
+# A second control, "other": the same reader, listing in the same loop a different process of
+# 2,000 still tasks, so that it takes the CPU a listing takes and shares nothing with the churn.
+start_target unstarted 2000
+other=$tpid
 start_target churn 2000
 churn=$tpid
 churn_fd=$tfd
@@ -94,13 +100,16 @@ rate() { # -> tasks finished per second since the previous call
 }
 rate >/dev/null
 ratios=() paced_ratios=()
-listed_rates=() idle_rates=() paced_rates=() pacedc_rates=()
+listed_rates=() idle_rates=() paced_rates=() pacedc_rates=() other_rates=() other_ratios=()
 for ((r = 0; r < rounds; r++)); do
-    for phase in listed idle paced pacedc; do
+    for phase in listed idle other paced pacedc; do
         end=$((${EPOCHREALTIME/./} + 1000000)) # no $(now): a subshell is a fork
         if [[ $phase == listed ]]; then
             while ((${EPOCHREALTIME/./} < end)); do "$ps" "$churn" >/dev/null || true; done
             listed_rates+=("$(rate)")
+        elif [[ $phase == other ]]; then
+            while ((${EPOCHREALTIME/./} < end)); do "$ps" "$other" >/dev/null || true; done
+            other_rates+=("$(rate)")
         elif [[ $phase == paced ]]; then
             while ((${EPOCHREALTIME/./} < end)); do
                 "$ps" "$churn" >/dev/null || true
@@ -120,10 +129,12 @@ for ((r = 0; r < rounds; r++)); do
         fi
     done
     ratios+=("$(awk -v a="${listed_rates[-1]}" -v b="${idle_rates[-1]}" 'BEGIN {printf "%.4f\n", a/b}')")
+    other_ratios+=("$(awk -v a="${listed_rates[-1]}" -v b="${other_rates[-1]}" 'BEGIN {printf "%.4f\n", a/b}')")
     paced_ratios+=("$(awk -v a="${paced_rates[-1]}" -v b="${pacedc_rates[-1]}" 'BEGIN {printf "%.4f\n", a/b}')")
 done
 paced_med=$(printf '%s\n' "${paced_ratios[@]}" | median)
 ratio_med=$(printf '%s\n' "${ratios[@]}" | median)
+other_med=$(printf '%s\n' "${other_ratios[@]}" | median)
 listed_med=$(printf '%s\n' "${listed_rates[@]}" | median)
 idle_med=$(printf '%s\n' "${idle_rates[@]}" | median)
 
@@ -134,6 +145,8 @@ printf '%-34s %10.3f s   %s\n' "ps listing, 1M tasks (/dev/null)" "$list_med" "<
 printf '%-34s %10.3f s   %s\n' "ps read floor, 1M tasks (--floor)" "$floor_med" "the reads alone, no decoding"
 printf '%-34s %12s   %s\n' "churn rate listed / idle beside" "$ratio_med" \
     ">= 0.98 (listed $listed_med/s, idle $idle_med/s)"
+printf '%-34s %12s   %s\n' "churn rate listed / other listed" "$other_med" \
+    "the same reader listing another process of 2,000 tasks instead (same CPU, nothing shared)"
 printf '%-34s %12s   %s\n' "churn rate listed 5/s / control" "$paced_med" \
     "a listing then sleep 0.2, over the same loop without the listing"
 printf '(the churn rows share %s CPUs with the reader: back to back, the reader takes one)\n' "$(nproc)"

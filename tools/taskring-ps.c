@@ -1,7 +1,7 @@
 /*
  * taskring-ps - list the tasks of a running process that links taskring, from outside it.
  *
- *   taskring-ps [--tree | --json | --count] [--watch N] [--retries N] PID
+ *   taskring-ps [--tree | --json | --count] [--watch N] [--retries N] [--readers N] PID
  *
  * It runs no code in the target and needs nothing from it but readable memory: it finds the
  * descriptor the runtime publishes (runtime/debug_layout.h: an ELF note, or the exported
@@ -21,7 +21,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -185,7 +187,14 @@ static void batch_add(struct batch *b, uint64_t addr, uint32_t len, uint32_t tag
 
 enum { MERGE_GAP = 512, SCRATCH = 8 << 20, MAXV = 1024 };
 
-static unsigned char *scratch;
+/* Per thread: --count and --floor read with several (each_record_streamed). */
+static _Thread_local unsigned char *scratch;
+
+static void scratch_release(void) {
+    if (scratch)
+        big_free(scratch, SCRATCH, 1);
+    scratch = NULL;
+}
 
 /* Requests [from, to) one at a time: a range that failed has unmapped parts. */
 static void batch_run_each(struct batch *b, size_t from, size_t to, batch_fn *fn, void *ctx) {
@@ -198,8 +207,8 @@ static void batch_run_each(struct batch *b, size_t from, size_t to, batch_fn *fn
 }
 
 static void batch_run(struct batch *b, batch_fn *fn, void *ctx) {
-    static struct iovec l[MAXV], r[MAXV];
-    static size_t first[MAXV], last[MAXV];
+    static _Thread_local struct iovec l[MAXV], r[MAXV];
+    static _Thread_local size_t first[MAXV], last[MAXV];
     if (!scratch)
         scratch = big_alloc(SCRATCH, 1);
     size_t i = 0;
@@ -732,16 +741,17 @@ static uint32_t *radix_order(const uint64_t *key, size_t n) {
 
 /* The slot table, read a group of chunks at a time, so that a reader that needs no global
  * order (--count, --floor) streams it through buffers it reuses: fresh pages of the reader's
- * own cost about as much as reading the target (a kernel page clear each). */
+ * own cost about as much as reading the target (a kernel page clear each). Groups are claimed
+ * with one atomic add, so several threads can walk one table. */
 enum { WALK_CHUNKS = 16 };
 
 struct slot_walk {
     struct tr_debug_registry r;
-    uint32_t count, next;
+    uint32_t count;
     uint8_t *occupied;
     uint64_t *chunks;
-    uint64_t *words; /* WALK_CHUNKS chunks' slot words */
-    size_t used;     /* chunks that hold slots */
+    size_t used;               /* chunks that hold slots */
+    atomic_uint_fast32_t next; /* the first chunk of the next group to claim */
 };
 
 static void slot_walk_open(struct slot_walk *w) {
@@ -769,33 +779,35 @@ static void slot_walk_open(struct slot_walk *w) {
         die(EXIT_LAYOUT, "process %d: the slot table is not readable", (int)target);
     for (uint32_t c = 0; c < count; c++)
         w->used += w->occupied[c] && w->chunks[c];
-    w->words = big_alloc((size_t)WALK_CHUNKS * r.slots_per_chunk, 8);
 }
 
-/* How many tasks one slot_walk_next can return. */
+/* How many tasks one slot_walk_next can return (and words[] it needs). */
 static size_t slot_walk_group(const struct slot_walk *w) {
     return (size_t)WALK_CHUNKS * w->r.slots_per_chunk;
 }
 
-/* The task pointers and slot numbers of the next group of chunks, in slot order, into addr[]
- * and slot[] (room for slot_walk_group); 0 once the table is walked. */
-static size_t slot_walk_next(struct slot_walk *w, uint64_t *addr, uint64_t *slot) {
+/* The task pointers and slot numbers of the next group of chunks this caller claims, in slot
+ * order, into addr[] and slot[] (words[], addr[], slot[]: room for slot_walk_group each); 0
+ * once the table is walked. */
+static size_t slot_walk_next(struct slot_walk *w, uint64_t *words, uint64_t *addr, uint64_t *slot) {
     const uint32_t per = w->r.slots_per_chunk;
     for (;;) {
+        uint_fast32_t from = atomic_fetch_add_explicit(&w->next, WALK_CHUNKS, memory_order_relaxed);
+        if (from >= w->count)
+            return 0;
         struct iovec l[WALK_CHUNKS], rv[WALK_CHUNKS];
         uint32_t ids[WALK_CHUNKS];
         size_t k = 0;
-        for (; w->next < w->count && k < WALK_CHUNKS; w->next++) {
-            uint32_t c = w->next;
+        for (uint32_t c = (uint32_t)from; c < w->count && c < from + WALK_CHUNKS; c++) {
             if (!w->occupied[c] || !w->chunks[c])
                 continue;
             ids[k] = c;
-            l[k] = (struct iovec){w->words + k * per, per * 8u};
+            l[k] = (struct iovec){words + k * per, per * 8u};
             rv[k] = (struct iovec){(void *)(uintptr_t)w->chunks[c], per * 8u};
             k++;
         }
         if (!k)
-            return 0;
+            continue;
         ssize_t got = process_vm_readv(target, l, k, rv, k, 0);
         if (got < 0)
             read_failed(errno); /* chunks are never freed: a fault is not expected */
@@ -803,7 +815,7 @@ static size_t slot_walk_next(struct slot_walk *w, uint64_t *addr, uint64_t *slot
             die(EXIT_LAYOUT, "process %d: a slot table chunk is not readable", (int)target);
         size_t n = 0;
         for (size_t i = 0; i < k; i++) {
-            const uint64_t *wd = w->words + i * per;
+            const uint64_t *wd = words + i * per;
             for (uint32_t q = 0; q < per; q++) {
                 if ((wd[q] & 1) || !wd[q])
                     continue;
@@ -818,7 +830,6 @@ static size_t slot_walk_next(struct slot_walk *w, uint64_t *addr, uint64_t *slot
 }
 
 static void slot_walk_close(struct slot_walk *w) {
-    big_free(w->words, slot_walk_group(w), 8);
     free(w->occupied);
     free(w->chunks);
 }
@@ -884,9 +895,11 @@ static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, 
     slot_walk_open(&w);
     size_t cap = w.used * w.r.slots_per_chunk;
     uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
+    uint64_t *words = big_alloc(slot_walk_group(&w), 8);
     size_t n = 0, got;
-    while ((got = slot_walk_next(&w, addr + n, slot + n)))
+    while ((got = slot_walk_next(&w, words, addr + n, slot + n)))
         n += got;
+    big_free(words, slot_walk_group(&w), 8);
     slot_walk_close(&w);
     struct sorter s;
     sorter_init(&s, n);
@@ -895,34 +908,6 @@ static void read_slots(uint64_t **addr_out, uint64_t **slot_out, size_t *n_out, 
     *addr_out = addr;
     *slot_out = slot;
     *n_out = n;
-}
-
-/* Each live task's record's first len bytes, group by group of the slot table through reused
- * buffers: fn(ctx, i, record) with *slot_at[i] its slot (NULL record: unreadable). */
-static void each_record_streamed(uint32_t len, batch_fn *fn, void *ctx, const uint64_t **slot_at) {
-    struct slot_walk w;
-    slot_walk_open(&w);
-    size_t cap = slot_walk_group(&w);
-    uint64_t *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
-    struct sorter s;
-    sorter_init(&s, cap);
-    struct batch b = {0};
-    batch_reserve(&b, cap);
-    if (slot_at)
-        *slot_at = slot;
-    size_t n;
-    while ((n = slot_walk_next(&w, addr, slot))) {
-        order_by_address(&s, addr, slot, n, false);
-        batch_reset(&b);
-        for (size_t i = 0; i < n; i++)
-            batch_add(&b, addr[i], len, (uint32_t)i);
-        batch_run(&b, fn, ctx);
-    }
-    batch_free(&b);
-    sorter_free(&s);
-    big_free(addr, cap, 8);
-    big_free(slot, cap, 8);
-    slot_walk_close(&w);
 }
 
 /* Loop ids by loop address: few loops, a small cache. */
@@ -960,11 +945,16 @@ enum mode { MODE_LIST, MODE_TREE, MODE_JSON, MODE_COUNT, MODE_FLOOR };
 
 /* ---- --count: states and loops only, one read of each record's first fields ---------------- */
 
+enum { LOOPS_SEEN = 256 };
+
 struct counts {
     size_t n;
     size_t by_state[65]; /* [64]: a state this reader has no name for */
     size_t by_loop[257]; /* [256]: unknown */
-    const uint64_t *slot;
+    /* per reading thread: loops by address (their ids are read once, after the walk) */
+    uint64_t loop_at[LOOPS_SEEN];
+    size_t loop_tasks[LOOPS_SEEN], loops_seen, last_loop;
+    const uint64_t *slot; /* this thread's group: the slot of each record read */
 };
 
 static void count_one(void *ctx, uint32_t tag, const unsigned char *rec) {
@@ -972,19 +962,31 @@ static void count_one(void *ctx, uint32_t tag, const unsigned char *rec) {
     if (!rec || !record_live(c->slot[tag], rec))
         return; /* gone since the slot was read */
     unsigned st = (unsigned)field_u64(rec, d.task_state);
-    unsigned loop = loop_id_of(field_u64(rec, d.task_at));
+    uint64_t at = field_u64(rec, d.task_at);
     c->n++;
     c->by_state[st < d.state_count ? st : 64]++;
-    c->by_loop[loop < 256 ? loop : 256]++;
+    if (c->loops_seen && c->loop_at[c->last_loop] == at) {
+        c->loop_tasks[c->last_loop]++;
+        return;
+    }
+    for (size_t i = 0; i < c->loops_seen; i++)
+        if (c->loop_at[i] == at) {
+            c->loop_tasks[c->last_loop = i]++;
+            return;
+        }
+    if (c->loops_seen == LOOPS_SEEN) {
+        c->by_loop[256]++; /* more loop addresses than loops can exist: not a loop */
+        return;
+    }
+    c->loop_at[c->last_loop = c->loops_seen] = at;
+    c->loop_tasks[c->loops_seen++] = 1;
 }
 
 static void count_nothing(void *ctx, uint32_t tag, const unsigned char *rec) {
     (void)tag;
-    *(size_t *)ctx += rec != NULL;
+    ((struct counts *)ctx)->n += rec != NULL;
 }
 
-/* --floor: what reading costs alone: the slot table and each record's first bytes, read the
- * way --count reads them, decoding nothing (bench/ps_bench.sh: the rows' same-run floor). */
 /* The bytes of a record --count reads: through its loop, slot and state fields. */
 static uint32_t count_read_len(void) {
     uint32_t len = d.task_at.offset + d.task_at.size;
@@ -995,15 +997,96 @@ static uint32_t count_read_len(void) {
     return len;
 }
 
+/* Reading a million records is the kernel's copying and page pinning (process_vm_readv: about
+ * 4 GB/s and 1 us a page on the 2-core VM); it parallelises, so a table of more than one
+ * group (65,536 slots: a group's read is milliseconds, a thread's start microseconds) is read
+ * by one thread per CPU, up to 4; --readers N chooses N (1 to READERS_MAX) for any table. */
+enum { READERS_MAX = 16, READERS_AUTO_MAX = 4, THREADED_CHUNKS = WALK_CHUNKS };
+
+static size_t readers_arg; /* --readers; 0: by the table's size and the CPUs */
+
+struct stream_job {
+    struct slot_walk *w;
+    uint32_t len;
+    batch_fn *fn;
+    struct counts c;
+};
+
+/* One reader's share: groups claimed from the walk, each read in address order through
+ * buffers reused from group to group. */
+static void *stream_records(void *arg) {
+    struct stream_job *j = arg;
+    size_t cap = slot_walk_group(j->w);
+    uint64_t *words = big_alloc(cap, 8), *addr = big_alloc(cap, 8), *slot = big_alloc(cap, 8);
+    struct sorter s;
+    sorter_init(&s, cap);
+    struct batch b = {0};
+    batch_reserve(&b, cap);
+    j->c.slot = slot;
+    size_t n;
+    while ((n = slot_walk_next(j->w, words, addr, slot))) {
+        order_by_address(&s, addr, slot, n, false);
+        batch_reset(&b);
+        for (size_t i = 0; i < n; i++)
+            batch_add(&b, addr[i], j->len, (uint32_t)i);
+        batch_run(&b, j->fn, &j->c);
+    }
+    j->c.slot = NULL;
+    batch_free(&b);
+    sorter_free(&s);
+    big_free(words, cap, 8);
+    big_free(addr, cap, 8);
+    big_free(slot, cap, 8);
+    scratch_release();
+    return NULL;
+}
+
+/* Each live task's record's first len bytes through fn, into *c (--count, --floor). */
+static void each_record_streamed(uint32_t len, batch_fn *fn, struct counts *c) {
+    struct slot_walk w;
+    slot_walk_open(&w);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t readers = w.used > THREADED_CHUNKS && cpus > 1 ? (size_t)cpus : 1;
+    if (readers > READERS_AUTO_MAX)
+        readers = READERS_AUTO_MAX;
+    if (readers_arg)
+        readers = readers_arg;
+    struct stream_job jobs[READERS_MAX];
+    pthread_t threads[READERS_MAX];
+    size_t started = 1;
+    for (size_t i = 0; i < readers; i++)
+        jobs[i] = (struct stream_job){.w = &w, .len = len, .fn = fn};
+    for (; started < readers; started++)
+        if (pthread_create(&threads[started], NULL, stream_records, &jobs[started]))
+            break; /* fewer readers: the groups are claimed, not assigned */
+    stream_records(&jobs[0]);
+    for (size_t i = 1; i < started; i++)
+        pthread_join(threads[i], NULL);
+    slot_walk_close(&w);
+    *c = (struct counts){0};
+    for (size_t i = 0; i < started; i++) {
+        const struct counts *t = &jobs[i].c;
+        c->n += t->n;
+        for (size_t s = 0; s < 65; s++)
+            c->by_state[s] += t->by_state[s];
+        c->by_loop[256] += t->by_loop[256];
+        for (size_t l = 0; l < t->loops_seen; l++) {
+            unsigned id = loop_id_of(t->loop_at[l]);
+            c->by_loop[id < 256 ? id : 256] += t->loop_tasks[l];
+        }
+    }
+}
+
+/* --floor: what reading costs alone: the slot table and each record's first bytes, read the
+ * way --count reads them, decoding nothing (bench/ps_bench.sh: the rows' same-run floor). */
 static void floor_read(FILE *out) {
-    size_t got = 0;
-    each_record_streamed(count_read_len(), count_nothing, &got, NULL);
-    fprintf(out, "%zu records read\n", got);
+    struct counts c;
+    each_record_streamed(count_read_len(), count_nothing, &c);
+    fprintf(out, "%zu records read\n", c.n);
 }
 
 static void count_tasks(struct counts *c) {
-    *c = (struct counts){0};
-    each_record_streamed(count_read_len(), count_one, c, &c->slot);
+    each_record_streamed(count_read_len(), count_one, c);
 }
 
 /* The row of the task at addr with number id (t[] is in address order), or -1: records are
@@ -1873,7 +1956,7 @@ static void list_tasks(enum mode mode, int retries, FILE *out) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s [--tree | --json | --count] [--watch N] [--retries N] PID\n"
+            "usage: %s [--tree | --json | --count] [--watch N] [--retries N] [--readers N] PID\n"
             "  lists the tasks of a running process that links taskring (see taskring-ps(1))\n",
             prog);
 }
@@ -1908,6 +1991,8 @@ int main(int argc, char **argv) {
             watch = number_arg(a, i + 1 < argc ? argv[++i] : NULL, 1, 86400);
         else if (!strcmp(a, "--retries"))
             retries = number_arg(a, i + 1 < argc ? argv[++i] : NULL, 0, 1000);
+        else if (!strcmp(a, "--readers"))
+            readers_arg = (size_t)number_arg(a, i + 1 < argc ? argv[++i] : NULL, 1, READERS_MAX);
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return EXIT_OK;
