@@ -132,6 +132,7 @@ for ((r = 0; r < rounds; r++)); do
     other_ratios+=("$(awk -v a="${listed_rates[-1]}" -v b="${other_rates[-1]}" 'BEGIN {printf "%.4f\n", a/b}')")
     paced_ratios+=("$(awk -v a="${paced_rates[-1]}" -v b="${pacedc_rates[-1]}" 'BEGIN {printf "%.4f\n", a/b}')")
 done
+kill -0 "$other" 2>/dev/null || { echo "ps_bench: the 'other' control process died" >&2; exit 1; }
 paced_med=$(printf '%s\n' "${paced_ratios[@]}" | median)
 ratio_med=$(printf '%s\n' "${ratios[@]}" | median)
 other_med=$(printf '%s\n' "${other_ratios[@]}" | median)

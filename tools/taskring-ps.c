@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -53,7 +54,13 @@ enum {
 
 static const char *prog = "taskring-ps";
 
+/* Held by the first caller of die for good: a reader thread that fails at the same moment (the
+ * target exited under every reader) waits here, as exit from two threads at once is undefined
+ * and two messages would interleave. */
+static pthread_mutex_t die_lock = PTHREAD_MUTEX_INITIALIZER;
+
 __attribute__((noreturn, format(printf, 2, 3))) static void die(int status, const char *fmt, ...) {
+    pthread_mutex_lock(&die_lock);
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog);
@@ -787,8 +794,10 @@ static size_t slot_walk_group(const struct slot_walk *w) {
 }
 
 /* The task pointers and slot numbers of the next group of chunks this caller claims, in slot
- * order, into addr[] and slot[] (words[], addr[], slot[]: room for slot_walk_group each); 0
- * once the table is walked. */
+ * order, into addr[] and slot[]; 0 once the table is walked. words[] has room for
+ * slot_walk_group words; addr[] and slot[] for as many entries as the group's occupied chunks
+ * hold (slot_walk_group does; so does the rest of read_slots' array, sized by w->used from the
+ * same snapshot of the occupied flags). */
 static size_t slot_walk_next(struct slot_walk *w, uint64_t *words, uint64_t *addr, uint64_t *slot) {
     const uint32_t per = w->r.slots_per_chunk;
     for (;;) {
@@ -841,15 +850,14 @@ struct sorter {
     uint64_t *addr, *slot;
 };
 
+/* Nothing is allocated until a sort is needed (most tables are in runs already). */
 static void sorter_init(struct sorter *s, size_t cap) {
     *s = (struct sorter){.cap = cap};
-    s->a = big_alloc(cap, 4);
-    s->b = big_alloc(cap, 4);
-    s->addr = big_alloc(cap, 8);
-    s->slot = big_alloc(cap, 8);
 }
 
 static void sorter_free(struct sorter *s) {
+    if (!s->a)
+        return;
     big_free(s->a, s->cap, 4);
     big_free(s->b, s->cap, 4);
     big_free(s->addr, s->cap, 8);
@@ -879,6 +887,12 @@ static void order_by_address(struct sorter *s, uint64_t *addr, uint64_t *slot, s
     }
     if (!need_sorted && breaks < n / 16)
         return;
+    if (!s->a) {
+        s->a = big_alloc(s->cap, 4);
+        s->b = big_alloc(s->cap, 4);
+        s->addr = big_alloc(s->cap, 8);
+        s->slot = big_alloc(s->cap, 8);
+    }
     uint32_t *perm = radix_order_into(addr, n, s->a, s->b);
     for (size_t i = 0; i < n; i++) {
         s->addr[i] = addr[perm[i]];
@@ -987,9 +1001,11 @@ static void count_nothing(void *ctx, uint32_t tag, const unsigned char *rec) {
     ((struct counts *)ctx)->n += rec != NULL;
 }
 
-/* The bytes of a record --count reads: through its loop, slot and state fields. */
+/* The bytes of a record --count reads: through its magic, loop, slot and state fields. */
 static uint32_t count_read_len(void) {
     uint32_t len = d.task_at.offset + d.task_at.size;
+    if (len < d.task_magic_field.offset + d.task_magic_field.size)
+        len = d.task_magic_field.offset + d.task_magic_field.size;
     if (len < d.task_slot.offset + d.task_slot.size)
         len = d.task_slot.offset + d.task_slot.size;
     if (len < d.task_state.offset + d.task_state.size)
@@ -1045,10 +1061,14 @@ static void *stream_records(void *arg) {
 static void each_record_streamed(uint32_t len, batch_fn *fn, struct counts *c) {
     struct slot_walk w;
     slot_walk_open(&w);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t readers = w.used > THREADED_CHUNKS && cpus > 1 ? (size_t)cpus : 1;
+    cpu_set_t cpus;
+    size_t ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (size_t)CPU_COUNT(&cpus) : 1;
+    size_t groups = (w.count + WALK_CHUNKS - 1) / WALK_CHUNKS;
+    size_t readers = w.used > THREADED_CHUNKS ? ncpu : 1; /* the CPUs this reader may use */
     if (readers > READERS_AUTO_MAX)
         readers = READERS_AUTO_MAX;
+    if (readers > groups)
+        readers = groups ? groups : 1;
     if (readers_arg)
         readers = readers_arg;
     struct stream_job jobs[READERS_MAX];

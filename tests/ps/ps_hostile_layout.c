@@ -9,6 +9,8 @@
  *   chunks     a chunk count and chunk table of 0xffffffff chunks
  *   lock       a lock's holder offset near 4 GiB (once its read length wrapped)
  *   loop       a loop id field of 100 bytes
+ *   latemagic  consistent, but the magic field is the record's last (past the fields --count
+ *              decodes): taskring-ps counts the one task
  * Prints READY and waits.
  */
 #include "debug_layout.h"
@@ -26,9 +28,11 @@ struct rec {
     uint64_t slot, fn, at, waiter, number;
     uint32_t wait_seq, name_seq;
     uint64_t created, ran, name, deadline;
+    uint32_t tail_magic;
 };
 
-static struct rec task = {.magic = 0x7461736b, .state = 2, .slot = 0, .number = 1};
+static struct rec task = {
+    .magic = 0x7461736b, .state = 2, .slot = 0, .number = 1, .tail_magic = 0x7461736b};
 static unsigned char waiter[64];
 static uint64_t chunk0[4096];
 static uint64_t chunks[1];
@@ -103,6 +107,8 @@ int main(int argc, char **argv) {
         offs[0] = 0xfffffffcu;
     else if (!strcmp(mode, "loop"))
         taskring_debug.loop_id = (struct tr_debug_field){0, 100};
+    else if (!strcmp(mode, "latemagic"))
+        taskring_debug.task_magic_field = (struct tr_debug_field)F(tail_magic);
     else if (strcmp(mode, "ok"))
         return 2;
     task.at = (uintptr_t)&loop_id_word;

@@ -259,6 +259,8 @@ static void *reused_main(void *arg) {
     size_t inversions = 0; /* records handed out against the spawn order */
     for (size_t i = 1; i < total; i++) {
         uintptr_t at = (uintptr_t)tr_spawn(unstarted_fn, NULL);
+        if (!at)
+            exit(2);
         inversions += at < last;
         last = at;
     }
