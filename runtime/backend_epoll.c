@@ -171,13 +171,12 @@ static int fd_wait(struct tr_loop *loop, tr_task *self, const struct io_req *r, 
     struct ep_fd *e = fd_entry(ep, fd);
     if (!e)
         return -ENOMEM;
-    /* Armed by a task waiting now, the registration is this file's; else ask afresh (the
-     * file at this number may have changed since). */
-    if (!e->waiters.head || (e->armed & events) != events) {
-        int rc = fd_arm(ep, e, fd, e->armed | fd_wanted(e) | events);
-        if (rc < 0)
-            return rc;
-    }
+    /* Ask afresh every time, even when a task waiting now armed these events: the program
+     * may have closed the fd behind our back and got the number again for another file
+     * (whose MOD says ENOENT: ADD), and the registration went with the old one. */
+    int rc = fd_arm(ep, e, fd, e->armed | fd_wanted(e) | events);
+    if (rc < 0)
+        return rc;
     struct waiter w;
     waiter_init(&w, loop, self, WAIT_IO, NULL);
     w.io_opcode = io_kind_opcode(r->kind); /* for reports (introspect.c) */
@@ -185,7 +184,7 @@ static int fd_wait(struct tr_loop *loop, tr_task *self, const struct io_req *r, 
     w.value = (void *)(uintptr_t)events;
     wq_push(&e->waiters, &w);
     loop->inflight++;
-    int rc = wait_block(&w); /* no on_interrupt: the default fire unlinks it */
+    rc = wait_block(&w); /* no on_interrupt: the default fire unlinks it */
     loop->inflight--;
     return rc;
 }
