@@ -144,11 +144,13 @@ static void fd_ready(struct tr_loop *loop, int fd, uint32_t events) {
     if (!e)
         return;
     e->armed = 0; /* one-shot: reported, so disarmed */
+    /* An error or hang-up wakes every waiter, a tr_poll(fd, 0) that waits for nothing else
+     * among them (io_uring's poll adds them to every mask). */
     if (events & (EPOLLERR | EPOLLHUP))
-        events |= EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP;
+        events = ~0u;
     for (struct waiter *w = e->waiters.head, *next; w; w = next) {
         next = w->next;
-        if ((uint32_t)(uintptr_t)w->value & events)
+        if ((uint32_t)(uintptr_t)w->value & events || events == ~0u)
             waiter_fire(w, 0, false); /* nothing moved yet: a cancellation may replace it */
     }
     uint32_t left = fd_wanted(e);
