@@ -264,18 +264,69 @@ static bool would_block(int e) {
     return e == EAGAIN || e == EWOULDBLOCK;
 }
 
+/* MSG_WAITALL: io_uring goes on after a short transfer until the whole length has moved on a
+ * stream or seqpacket socket, and returns the short count on any other (one datagram). */
+static bool waits_for_all(int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+           (type == SOCK_STREAM || type == SOCK_SEQPACKET);
+}
+
+/* recvmsg/sendmsg with MSG_WAITALL after a short one: the program's msghdr is not ours to
+ * change, so the rest goes through a copy (its iovecs advanced; name and control came with
+ * the first piece). */
+struct msg_rest {
+    struct msghdr m;
+    struct iovec iov[];
+};
+
+static size_t iov_total(const struct msghdr *m) {
+    size_t total = 0;
+    for (size_t i = 0; i < m->msg_iovlen; i++)
+        total += m->msg_iov[i].iov_len;
+    return total;
+}
+
+static void iov_advance(struct msghdr *m, size_t n) {
+    while (m->msg_iovlen && n >= m->msg_iov->iov_len) {
+        n -= m->msg_iov->iov_len;
+        m->msg_iov++;
+        m->msg_iovlen--;
+    }
+    if (m->msg_iovlen) {
+        m->msg_iov->iov_base = (char *)m->msg_iov->iov_base + n;
+        m->msg_iov->iov_len -= n;
+    }
+}
+
+static struct msg_rest *msg_rest_new(const struct msghdr *m, size_t moved) {
+    struct msg_rest *rest = malloc(sizeof *rest + m->msg_iovlen * sizeof(struct iovec));
+    if (!rest)
+        return NULL;
+    memset(&rest->m, 0, sizeof rest->m);
+    memcpy(rest->iov, m->msg_iov, m->msg_iovlen * sizeof(struct iovec));
+    rest->m.msg_iov = rest->iov;
+    rest->m.msg_iovlen = m->msg_iovlen;
+    iov_advance(&rest->m, moved);
+    return rest;
+}
+
 /* recv, send, recvmsg, sendmsg: MSG_DONTWAIT leaves a blocking fd's flags alone. */
 static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
     bool out = r->kind == IO_SEND || r->kind == IO_SENDMSG;
+    bool msg = r->kind == IO_RECVMSG || r->kind == IO_SENDMSG;
     uint32_t dir = out ? EPOLLOUT : EPOLLIN;
     int flags = r->flags | MSG_DONTWAIT | (out ? MSG_NOSIGNAL : 0); /* as io_uring does */
-    size_t got = 0; /* recv with MSG_WAITALL: what came before a wait */
+    size_t got = 0;   /* MSG_WAITALL: what moved before a wait */
+    size_t total = 0; /* MSG_WAITALL after a short one: the whole length */
+    int all = -1;     /* MSG_WAITALL: goes on after a short one (-1: not asked yet) */
+    struct msg_rest *rest = NULL;
+    int res;
     /* The last recv (send) on this fd was short: the socket had no more (no room), so this
      * one would most likely say EAGAIN. Ask for readiness first: level-triggered, it is
      * reported at once if bytes (room) came meanwhile, and the EAGAIN syscall is saved. */
-    struct ep_fd *hint = (r->kind == IO_RECV || r->kind == IO_SEND) && !(r->flags & MSG_DONTWAIT)
-                             ? fd_known(loop->ep, r->fd)
-                             : NULL;
+    struct ep_fd *hint = !msg && !(r->flags & MSG_DONTWAIT) ? fd_known(loop->ep, r->fd) : NULL;
     if (hint && (hint->drained & dir)) {
         hint->drained &= ~dir;
         int rc = fd_wait(loop, self, r, r->fd, dir);
@@ -284,42 +335,62 @@ static int sock_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
     }
     for (;;) {
         ssize_t n;
+        struct msghdr *m = rest ? &rest->m : r->p;
         switch (r->kind) {
         case IO_RECV:
             n = recv(r->fd, (char *)r->p + got, r->len - got, flags);
             break;
         case IO_SEND:
-            n = send(r->fd, r->p, r->len, flags);
+            n = send(r->fd, (const char *)r->p + got, r->len - got, flags);
             break;
         case IO_RECVMSG:
-            n = recvmsg(r->fd, r->p, flags);
+            n = recvmsg(r->fd, m, flags);
             break;
         default:
-            n = sendmsg(r->fd, r->p, flags);
+            n = sendmsg(r->fd, m, flags);
             break;
         }
         r->started = true;
         if (n >= 0) {
             got += (size_t)n;
-            if (r->kind == IO_RECV && (r->flags & MSG_WAITALL) && n > 0 && got < r->len)
+            if (msg && !total && (r->flags & MSG_WAITALL) && r->p)
+                total = iov_total(r->p);
+            size_t want = msg ? total : r->len;
+            if ((r->flags & MSG_WAITALL) && n > 0 && got < want &&
+                (all < 0 ? (all = waits_for_all(r->fd)) : all)) {
+                if (!msg)
+                    continue;
+                if (rest)
+                    iov_advance(&rest->m, (size_t)n);
+                else if (!(rest = msg_rest_new(r->p, got)))
+                    break; /* no memory for the rest: the short count */
                 continue;
-            if (n > 0 && (size_t)n < r->len - (got - (size_t)n) &&
-                (r->kind == IO_RECV || r->kind == IO_SEND)) {
+            }
+            if (!msg && n > 0 && (size_t)n < r->len - (got - (size_t)n)) {
                 struct ep_fd *e = fd_entry(loop->ep, r->fd);
                 if (e)
                     e->drained |= dir;
             }
-            return done_at_once(loop, self, (int)got);
+            break;
         }
         int e = errno;
         if (e == EINTR)
             continue;
-        if (!would_block(e) || (r->flags & MSG_DONTWAIT))
-            return got ? (int)got : -e;
+        if (!would_block(e) || (r->flags & MSG_DONTWAIT)) {
+            res = got ? (int)got : -e;
+            goto end;
+        }
         int rc = fd_wait(loop, self, r, r->fd, out ? EPOLLOUT : EPOLLIN);
-        if (rc < 0)
-            return got ? (int)got : rc;
+        if (rc < 0) {
+            res = got ? (int)got : rc;
+            goto end;
+        }
     }
+    free(rest);
+    return done_at_once(loop, self, (int)got);
+end:
+    free(rest);
+    return res;
 }
 
 /* O_NONBLOCK for one syscall on a fd that may be blocking: the old flags, or -1 (already set,
