@@ -499,7 +499,15 @@ static void *file_job_run(void *arg) {
         } while (n < 0 && errno == EINTR);
         break;
     case IO_OPENAT:
-        n = openat(r->fd, r->p, r->flags, (mode_t)r->len);
+        /* As io_uring's first try: open with O_NONBLOCK, so that a FIFO without its other end
+         * does not hold the worker (beyond any cancellation: a read-only open succeeds, a
+         * write-only one says ENXIO), and take it off the new file unless it was asked for. */
+        n = openat(r->fd, r->p, r->flags | O_NONBLOCK, (mode_t)r->len);
+        if (n >= 0 && !(r->flags & O_NONBLOCK)) {
+            int fl = fcntl((int)n, F_GETFL);
+            if (fl >= 0)
+                fcntl((int)n, F_SETFL, fl & ~O_NONBLOCK);
+        }
         break;
     case IO_FSYNC:
         n = (r->flags & 1) ? fdatasync(r->fd) : fsync(r->fd); /* 1: IORING_FSYNC_DATASYNC */
