@@ -16,9 +16,12 @@
  * the one syscall and put the flags back; a listener sets it while it is open (tr_listener_close
  * puts it back), since its accept4 loop runs on every readiness edge.
  *
- * Files (a regular file cannot be polled: epoll_ctl says EPERM) and fds that take no RWF_NOWAIT
- * and are blocking: read/write/readv/writev (when RWF_NOWAIT says the page cache cannot serve
- * them), openat, fsync and close run on the runtime's worker pool (worker.c, workers_io). A
+ * A blocking fd that takes no RWF_NOWAIT (a terminal) is read as io_uring reads it: readiness,
+ * checked with poll(2), before each plain call, which then does not block.
+ *
+ * Files (a regular file cannot be polled: epoll_ctl says EPERM): read/write/readv/writev (when
+ * RWF_NOWAIT says the page cache cannot serve them), openat (with O_NONBLOCK, as io_uring's
+ * first try), fsync and close run on the runtime's worker pool (worker.c, workers_io). A
  * cancellation or deadline takes a job back while no worker has it; one a worker has is waited
  * for, so the call returns only once nothing can still write into the caller's buffer, as on
  * io_uring.
@@ -532,6 +535,25 @@ static int on_worker(struct tr_loop *loop, tr_task *self, struct file_job *j) {
     return j->result;
 }
 
+/* Until fd is ready for `events` now (poll(2) says so after the wait: another task of this
+ * loop may have taken what woke us). 0, or fd_wait's error (-EPERM: epoll cannot watch it). */
+static int ready_now(struct tr_loop *loop, tr_task *self, struct io_req *r, short events) {
+    for (;;) {
+        int rc = fd_wait(loop, self, r, r->fd, (uint32_t)events);
+        if (rc < 0)
+            return rc;
+        struct pollfd p = {.fd = r->fd, .events = events};
+        while ((rc = poll(&p, 1, 0)) < 0 && errno == EINTR)
+            ;
+        if (rc < 0)
+            return neg_errno();
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+        if (rc > 0)
+            return 0;
+    }
+}
+
 /* read, write, readv, writev: try without blocking (RWF_NOWAIT: a socket or pipe that has
  * nothing, a file whose pages are not cached, say EAGAIN); then readiness, or a worker. */
 static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
@@ -546,7 +568,15 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
         j.iovcnt = (int)r->len;
     }
     int rwf = RWF_NOWAIT;
+    bool gate = false; /* blocking, no RWF_NOWAIT: readiness before every try */
     for (;;) {
+        if (gate) {
+            int rc = ready_now(loop, self, r, out ? POLLOUT : POLLIN);
+            if (rc == -EPERM) /* epoll cannot watch it (a file): a worker blocks for us */
+                return on_worker(loop, self, &j);
+            if (rc < 0)
+                return rc;
+        }
         ssize_t n = out ? pwritev2(r->fd, j.iov, j.iovcnt, j.off, rwf)
                         : preadv2(r->fd, j.iov, j.iovcnt, j.off, rwf);
         if (n >= 0) {
@@ -561,13 +591,14 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             continue;
         }
         if (e == EOPNOTSUPP && rwf) {
-            /* No RWF_NOWAIT for this file type: without blocking only if the fd is
-             * non-blocking itself; else a worker blocks for us. */
+            /* No RWF_NOWAIT for this file type (a terminal, inotify): without blocking if
+             * the fd is non-blocking itself; else, as io_uring does, the call is made once
+             * readiness says it will not block. A worker would block in it beyond any
+             * cancellation or deadline. */
             int fl = fcntl(r->fd, F_GETFL);
             if (fl < 0)
                 return neg_errno();
-            if (!(fl & O_NONBLOCK))
-                return on_worker(loop, self, &j);
+            gate = !(fl & O_NONBLOCK);
             rwf = 0;
             continue;
         }

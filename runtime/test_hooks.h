@@ -18,4 +18,9 @@ void epoch_set_pin_hook(void (*hook)(void));
  * releasing thread there while another thread releases the last reference. */
 void task_set_remote_release_hook(void (*hook)(void));
 
+/* worker.c: called on a worker thread right before it runs a job (tr_to_thread's, or an epoll
+ * backend's file call). NULL (the default) turns it off. A test parks the worker there, to
+ * cancel the call while a worker has its job (a regular file's read cannot be made to block). */
+void workers_set_job_hook(void (*hook)(void));
+
 #endif

@@ -14,6 +14,7 @@
  * expects it (signals_for_new_threads).
  */
 #include "runtime.h"
+#include "test_hooks.h"
 #include "wait.h"
 
 #include <errno.h>
@@ -25,6 +26,13 @@ void workers_init(struct workers *w, unsigned max) {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->max = max;
+}
+
+/* Tests only (test_hooks.h): called on the worker before each job. */
+static _Atomic(void (*)(void)) job_hook;
+
+void workers_set_job_hook(void (*hook)(void)) {
+    atomic_store(&job_hook, hook);
 }
 
 static struct tr_runtime *runtime_of(struct workers *w) {
@@ -49,6 +57,9 @@ static void *worker_main(void *arg) {
             w->tail = NULL;
         w->queued--;
         pthread_mutex_unlock(&w->mu);
+        void (*hook)(void) = atomic_load_explicit(&job_hook, memory_order_relaxed);
+        if (TR_UNLIKELY(hook))
+            hook(); /* a test parks this worker here, with the job taken */
         j->result = j->fn(j->arg);
         (void)inbox_post(rt, j->loop, &j->done); /* the caller's loop waits: it is open */
         pthread_mutex_lock(&w->mu);
