@@ -554,6 +554,73 @@ static int ready_now(struct tr_loop *loop, tr_task *self, struct io_req *r, shor
     }
 }
 
+/* A regular file or a block device, whose short RWF_NOWAIT transfer is not its end? An fd
+ * epoll watches is neither (no syscall then). */
+static bool is_file(struct epoll_state *ep, int fd) {
+    const struct ep_fd *e = fd_known(ep, fd);
+    struct stat st;
+    return !(e && e->in_set) && fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
+static void iovs_advance(struct iovec **v, int *cnt, size_t n) {
+    while (*cnt && n >= (*v)->iov_len) {
+        n -= (*v)->iov_len;
+        (*v)++;
+        (*cnt)--;
+    }
+    if (*cnt) {
+        (*v)->iov_base = (char *)(*v)->iov_base + n;
+        (*v)->iov_len -= n;
+    }
+}
+
+/*
+ * A file's RWF_NOWAIT transfer moved `done` of `want` bytes (the page cache had no more): go
+ * on, without blocking while it can, then on a worker, as io_uring finishes a short transfer
+ * of a regular file; a read stops at EOF. The bytes moved in all (an error after some: those).
+ */
+static int file_rest(struct tr_loop *loop, tr_task *self, const struct file_job *j, size_t done,
+                     size_t want, bool out) {
+    struct iovec one, *copy = NULL, *v;
+    int cnt = j->iovcnt;
+    if (cnt == 1) {
+        one = j->iov[0];
+        v = &one;
+    } else {
+        if (!(copy = malloc((size_t)cnt * sizeof *copy)))
+            return (int)done;
+        memcpy(copy, j->iov, (size_t)cnt * sizeof *copy);
+        v = copy;
+    }
+    iovs_advance(&v, &cnt, done);
+    size_t cap = want - done; /* the kernel's MAX_RW_COUNT for the whole call */
+    for (int i = 0; i < cnt; cap -= v[i].iov_len, i++)
+        if (v[i].iov_len > cap)
+            v[i].iov_len = cap;
+    int fd = j->r->fd;
+    while (done < want && cnt) {
+        int64_t off = j->off < 0 ? -1 : j->off + (int64_t)done;
+        ssize_t n =
+            out ? pwritev2(fd, v, cnt, off, RWF_NOWAIT) : preadv2(fd, v, cnt, off, RWF_NOWAIT);
+        if (n > 0) {
+            done += (size_t)n;
+            iovs_advance(&v, &cnt, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (would_block(errno) || errno == EOPNOTSUPP)) {
+            struct file_job rest = {.r = j->r, .iov = v, .iovcnt = cnt, .off = off};
+            int m = on_worker(loop, self, &rest);
+            if (m > 0)
+                done += (size_t)m;
+        }
+        break; /* EOF, an error, or the worker's part */
+    }
+    free(copy);
+    return (int)done;
+}
+
 /* read, write, readv, writev: try without blocking (RWF_NOWAIT: a socket or pipe that has
  * nothing, a file whose pages are not cached, say EAGAIN); then readiness, or a worker. */
 static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
@@ -581,6 +648,14 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
                         : preadv2(r->fd, j.iov, j.iovcnt, j.off, rwf);
         if (n >= 0) {
             r->started = true;
+            if (n > 0 && rwf) {
+                size_t want = 0;
+                for (int i = 0; i < j.iovcnt && want < 0x7ffff000u; i++)
+                    want += j.iov[i].iov_len;
+                want = want < 0x7ffff000u ? want : 0x7ffff000u;
+                if ((size_t)n < want && is_file(loop->ep, r->fd))
+                    return file_rest(loop, self, &j, (size_t)n, want, out);
+            }
             return done_at_once(loop, self, (int)n);
         }
         int e = errno;
@@ -591,10 +666,13 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
             continue;
         }
         if (e == EOPNOTSUPP && rwf) {
-            /* No RWF_NOWAIT for this file type (a terminal, inotify): without blocking if
-             * the fd is non-blocking itself; else, as io_uring does, the call is made once
-             * readiness says it will not block. A worker would block in it beyond any
-             * cancellation or deadline. */
+            /* No RWF_NOWAIT here. A file (ext4's buffered writes): on a worker, whatever
+             * its flags (O_NONBLOCK means nothing to it). Else (a terminal, inotify):
+             * without blocking if the fd is non-blocking itself; else, as io_uring does,
+             * the call is made once readiness says it will not block. A worker would block
+             * in it beyond any cancellation or deadline. */
+            if (is_file(loop->ep, r->fd))
+                return on_worker(loop, self, &j);
             int fl = fcntl(r->fd, F_GETFL);
             if (fl < 0)
                 return neg_errno();
