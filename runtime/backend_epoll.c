@@ -31,8 +31,9 @@
  * missing). A readiness wait owns no buffer, so interrupting it ends it at once.
  *
  * A call that completes at once does not suspend; after 64 such calls in a row without a poll,
- * the next one yields first, so a task reading a socket that always has data cannot starve the
- * loop's other tasks, its timers and its doorbell.
+ * the next one yields first, through the scheduler (a poll) even when no other task is
+ * runnable yet, so a task reading a socket that always has data cannot starve the loop's other
+ * tasks, its timers and its doorbell.
  */
 
 #include "backend.h"
@@ -252,8 +253,11 @@ static void later_run(struct tr_loop *loop, struct be_deferred *list) {
 /* A call that completed without waiting: every INLINE_BUDGET of them, yield first. */
 static int done_at_once(struct tr_loop *loop, tr_task *self, int res) {
     struct epoll_state *ep = loop->ep;
-    if (TR_UNLIKELY(++ep->inline_run >= INLINE_BUDGET) && loop->runq.len) {
+    if (TR_UNLIKELY(++ep->inline_run >= INLINE_BUDGET)) {
+        /* Through the scheduler, whether or not another task is runnable now: a sleeper or
+         * a task waiting on another fd becomes runnable only at a poll. */
         ep->inline_run = 0;
+        loop->turn_left = 0;
         (void)fiber_yield(loop, self); /* a cancellation meanwhile: the next wait has it */
     }
     return res;
