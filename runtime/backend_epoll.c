@@ -66,6 +66,7 @@ struct ep_fd {
     uint32_t armed;            /* events of the last MOD/ADD not yet reported (one-shot) */
     uint32_t drained;          /* EPOLLIN / EPOLLOUT: the last recv or send was short */
     bool in_set;               /* ADDed once: MOD first */
+    bool listener;             /* an open listener's registration: its edges serve these waits */
 };
 
 struct epoll_state {
@@ -158,7 +159,7 @@ static void fd_ready(struct tr_loop *loop, int fd, uint32_t events) {
             waiter_fire(w, 0, false); /* nothing moved yet: a cancellation may replace it */
     }
     uint32_t left = fd_wanted(e);
-    if (left && fd_arm(ep, e, fd, left) < 0) {
+    if (left && !e->listener && fd_arm(ep, e, fd, left) < 0) {
         /* The fd is gone: let every waiter try its call, which reports why. */
         while (e->waiters.head)
             waiter_fire(e->waiters.head, 0, false);
@@ -180,7 +181,7 @@ static int fd_wait(struct tr_loop *loop, tr_task *self, const struct io_req *r, 
     /* Ask afresh every time, even when a task waiting now armed these events: the program
      * may have closed the fd behind our back and got the number again for another file
      * (whose MOD says ENOENT: ADD), and the registration went with the old one. */
-    int rc = fd_arm(ep, e, fd, e->armed | fd_wanted(e) | events);
+    int rc = e->listener ? 0 : fd_arm(ep, e, fd, e->armed | fd_wanted(e) | events);
     if (rc < 0)
         return rc;
     struct waiter w;
@@ -823,8 +824,12 @@ static void listen_ready(struct tr_loop *loop, struct io_target *t, int events, 
     (void)events;
     (void)flags;
     struct be_listen *bl = (struct be_listen *)((char *)t - offsetof(struct be_listen, ready));
+    int fd = bl->fd;
     if (bl->want && !bl->later.queued)
-        listen_run(loop, bl);
+        listen_run(loop, bl); /* may free bl */
+    /* Tasks waiting on the fd itself (tr_poll, tr_accept) share the registration: an
+     * EPOLL_CTL_MOD of theirs would take it from the listener. */
+    fd_ready(loop, fd, (uint32_t)events);
 }
 
 static void ep_listen_arm(struct tr_loop *loop, struct be_listen *bl) {
@@ -870,6 +875,9 @@ static void ep_listen_arm(struct tr_loop *loop, struct be_listen *bl) {
                 bl->saved_flags = nonblock_begin(bl->fd);
             }
             bl->registered = true;
+            struct ep_fd *e = fd_entry(ep, bl->fd);
+            if (e)
+                e->listener = true;
             bl->next_reg = ep->listeners;
             if (bl->next_reg)
                 bl->next_reg->prev_reg = &bl->next_reg;
@@ -900,6 +908,16 @@ static void ep_listen_detach(struct tr_loop *loop, struct be_listen *bl) {
         *bl->prev_reg = bl->next_reg;
         if (bl->next_reg)
             bl->next_reg->prev_reg = bl->prev_reg;
+        struct ep_fd *e = fd_known(ep, bl->fd);
+        if (e) {
+            /* The fd's own waiters ask for themselves again (the file is still there). */
+            e->listener = false;
+            e->in_set = false;
+            e->armed = 0;
+            if (e->waiters.head && fd_arm(ep, e, bl->fd, fd_wanted(e)) < 0)
+                while (e->waiters.head)
+                    waiter_fire(e->waiters.head, 0, false);
+        }
     }
     if (bl->saved_flags >= 0)
         fcntl(bl->fd, F_SETFL, bl->saved_flags); /* the program's flags back */
