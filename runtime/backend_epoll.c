@@ -460,7 +460,8 @@ static int connect_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
 }
 
 static int poll_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
-    unsigned events = (unsigned)r->flags;
+    /* io_uring's poll always wants POLLERR, POLLHUP and POLLRDHUP too, whatever the mask. */
+    unsigned events = (unsigned)r->flags | POLLRDHUP;
     for (;;) {
         struct pollfd p = {.fd = r->fd, .events = (short)events};
         if (poll(&p, 1, 0) < 0) {

@@ -1,7 +1,9 @@
 /*
  * tr_poll(fd, 0) waits for nothing but what poll(2) always reports: a hang-up or an error
  * (io_uring's poll adds them to every mask). The peer closing must end it with POLLHUP, on
- * every backend; so must it end a tr_poll(fd, POLLPRI) that waits for urgent data only.
+ * every backend; so must it end a tr_poll(fd, POLLPRI) that waits for urgent data only. A
+ * peer's shutdown(SHUT_WR) ends any tr_poll on a socket with POLLRDHUP among the bits,
+ * whatever the mask (io_uring adds POLLRDHUP to it too).
  */
 #include "io_test.h"
 
@@ -41,6 +43,23 @@ static void *main_task(void *arg) {
         T_CHECK(o.res > 0 && (o.res & POLLHUP));
         if (!(o.res > 0 && (o.res & POLLHUP)))
             print_message("mask %#x: tr_poll returned %d\n", masks[i], o.res);
+        close(sv[1]);
+    }
+    static const unsigned half[] = {0, POLLPRI, POLLIN};
+    for (size_t i = 0; i < sizeof half / sizeof half[0]; i++) {
+        int sv[2];
+        T_REQUIRE(io_socketpair(SOCK_STREAM, sv) == 0);
+        struct op o = {.fd = sv[1], .events = half[i]};
+        tr_task *t = tr_spawn(poll_task, &o);
+        T_REQUIRE(t);
+        tr_sleep(5 * MS);
+        shutdown(sv[0], SHUT_WR); /* the peer half-closes: POLLRDHUP */
+        tr_await(t, NULL);
+        tr_task_release(t);
+        T_CHECK(o.res > 0 && (o.res & POLLRDHUP));
+        if (!(o.res > 0 && (o.res & POLLRDHUP)))
+            print_message("half-close, mask %#x: tr_poll returned %d\n", half[i], o.res);
+        close(sv[0]);
         close(sv[1]);
     }
     return NULL;
