@@ -17,7 +17,8 @@
  * puts it back), since its accept4 loop runs on every readiness edge.
  *
  * A blocking fd that takes no RWF_NOWAIT (a terminal) is read as io_uring reads it: readiness,
- * checked with poll(2), before each plain call, which then does not block.
+ * checked with poll(2), before each plain read, which then does not block; it is written on
+ * the worker pool (a tty write blocks until it is all written).
  *
  * Files (a regular file cannot be polled: epoll_ctl says EPERM): read/write/readv/writev (when
  * RWF_NOWAIT says the page cache cannot serve them), openat (with O_NONBLOCK, as io_uring's
@@ -674,14 +675,18 @@ static int rw_call(struct tr_loop *loop, tr_task *self, struct io_req *r) {
         if (e == EOPNOTSUPP && rwf) {
             /* No RWF_NOWAIT here. A file (ext4's buffered writes): on a worker, whatever
              * its flags (O_NONBLOCK means nothing to it). Else (a terminal, inotify):
-             * without blocking if the fd is non-blocking itself; else, as io_uring does,
-             * the call is made once readiness says it will not block. A worker would block
-             * in it beyond any cancellation or deadline. */
+             * without blocking if the fd is non-blocking itself. A blocking one is read, as
+             * io_uring reads it, once readiness says the read will not block (a worker
+             * would block in it, waiting for input, beyond any cancellation or deadline);
+             * written on a worker (a tty write blocks until all of it is written, however
+             * writable poll says it is: the loop must not). */
             if (is_file(loop->ep, r->fd))
                 return on_worker(loop, self, &j);
             int fl = fcntl(r->fd, F_GETFL);
             if (fl < 0)
                 return neg_errno();
+            if (out && !(fl & O_NONBLOCK))
+                return on_worker(loop, self, &j);
             gate = !(fl & O_NONBLOCK);
             rwf = 0;
             continue;
